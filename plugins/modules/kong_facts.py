@@ -1,0 +1,230 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: kongops.upgrade contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: kong_facts
+short_description: Read a Kong node's version, role, readiness, configuration hash, entity counts and data planes
+version_added: 0.1.0
+description:
+  - Reads the Admin API (C(GET /), C(/status), entity collections, C(/clustering/data-planes) on a control plane)
+    and, if given, the Status API (C(/status/ready) from Kong 3.3).
+  - Without an Admin API (or when it does not answer), reports what O(kong_bin) and O(prefix) tell; the
+    version from C(kong version), and whether the node runs from C(kong health) and the prefix's C(pids/nginx.pid).
+  - For health gates, the preflight and the upgrade report. Never changes anything.
+author:
+  - kongops.upgrade contributors
+extends_documentation_fragment:
+  - kongops.upgrade.attributes.info_module
+options:
+  admin_url:
+    description:
+      - Base URL of the node's Admin API, for example V(http://127.0.0.1:8001).
+    type: str
+  status_url:
+    description:
+      - Base URL of the node's Status API, for example V(http://127.0.0.1:8007).
+    type: str
+  admin_token:
+    description:
+      - Sent as the C(Kong-Admin-Token) header (Enterprise RBAC).
+    type: str
+  validate_certs:
+    description:
+      - Verify the TLS certificate of an C(https) URL.
+    type: bool
+    default: true
+  ca_path:
+    description:
+      - CA bundle for verifying the Admin and Status API certificates.
+    type: path
+  client_cert:
+    description:
+      - Client certificate (PEM) for mutual TLS.
+    type: path
+  client_key:
+    description:
+      - Key of O(client_cert).
+    type: path
+  timeout:
+    description:
+      - Seconds per HTTP request.
+    type: int
+    default: 10
+  count_entities:
+    description:
+      - Count services, routes, plugins, consumers, upstreams, certificates, SNIs and CA certificates.
+    type: bool
+    default: true
+  kong_bin:
+    description:
+      - The node's C(kong) command, used when there is no O(admin_url) or it does not answer.
+    type: path
+  prefix:
+    description:
+      - The node's prefix, for C(kong health -p) and C(pids/nginx.pid) when the Admin API is not used.
+    type: path
+"""
+
+EXAMPLES = r"""
+- name: Facts of a node through its Admin and Status APIs
+  kongops.upgrade.kong_facts:
+    admin_url: http://127.0.0.1:8001
+    status_url: http://127.0.0.1:8007
+  register: kong_node
+
+- name: Wait until a control plane sees every data plane in sync
+  kongops.upgrade.kong_facts:
+    admin_url: https://cp.example.internal:8444
+    admin_token: "{{ vault_kong_admin_token }}"
+    ca_path: /etc/kong/ca.pem
+    count_entities: false
+  register: kong_cp
+  until: kong_cp.data_planes | rejectattr('sync_status', 'equalto', 'normal') | list | length == 0
+  retries: 30
+  delay: 5
+
+- name: A node without an Admin API
+  kongops.upgrade.kong_facts:
+    kong_bin: /usr/local/bin/kong
+    prefix: /usr/local/kong
+"""
+
+RETURN = r"""
+source:
+  description: V(admin_api) or V(cli).
+  returned: always
+  type: str
+version:
+  description: Kong version.
+  returned: always
+  type: str
+  sample: 3.4.2
+edition:
+  description: V(oss) or V(enterprise).
+  returned: always
+  type: str
+node_id:
+  description: Node id.
+  returned: when the Admin API answered
+  type: str
+role:
+  description: V(traditional), V(control_plane) or V(data_plane).
+  returned: when the Admin API answered
+  type: str
+database:
+  description: V(postgres) or V(off).
+  returned: when the Admin API answered
+  type: str
+ready:
+  description: Readiness (Status API C(/status/ready) on 3.3+, otherwise whether C(/status) answers with a reachable database).
+  returned: always
+  type: bool
+ready_reason:
+  description: Kong's reason, such as V(ready) or V(no configuration available (empty configuration present)).
+  returned: always
+  type: str
+configuration_hash:
+  description: Hash of the loaded configuration (DB-less nodes and data planes).
+  returned: when the node has one
+  type: str
+entities:
+  description: Number of each entity kind (null where the node has no such collection).
+  returned: when O(count_entities=true) and the Admin API answered
+  type: dict
+data_planes:
+  description: On a control plane, its data planes with id, hostname, ip, version, sync_status, config_hash, last_seen.
+  returned: when the node is a control plane
+  type: list
+  elements: dict
+running:
+  description: Whether C(kong health) says the node runs (CLI fallback).
+  returned: when the CLI fallback is used
+  type: bool
+admin_error:
+  description: Why the Admin API was not used.
+  returned: when the Admin API did not answer and the CLI fallback was used
+  type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.kongops.upgrade.plugins.module_utils.kong_admin import (
+    KongApiClient,
+    KongApiError,
+    KongApiUnreachable,
+    gather_facts,
+    prefix_facts,
+)
+from ansible_collections.kongops.upgrade.plugins.module_utils.kong_cli import KongCli, KongCliError
+
+
+def cli_facts(module, kong_bin, prefix):
+    facts = {"source": "cli", "ready": False, "ready_reason": None}
+    facts.update(prefix_facts(prefix))
+    if kong_bin:
+        cli = KongCli(module.run_command, kong_bin, prefix=prefix)
+        try:
+            v = cli.version()
+        except KongCliError as e:
+            module.fail_json(msg=e.message, **facts)
+        facts.update({"version": v["version"], "edition": v["edition"]})
+        if prefix:
+            rc, out, err = cli.run(["health"], with_conf=False)
+            facts["running"] = rc == 0
+            facts["ready"] = rc == 0
+            facts["ready_reason"] = (out if rc == 0 else err).strip().splitlines()[-1] if (out or err).strip() else None
+    else:
+        facts["running"] = facts.get("pid_running")
+        facts["ready"] = bool(facts.get("pid_running"))
+        facts["ready_reason"] = "process %s running" % facts["pid"] if facts.get("pid_running") else "no running process in the prefix"
+    return facts
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            admin_url=dict(type="str"),
+            status_url=dict(type="str"),
+            admin_token=dict(type="str", no_log=True),
+            validate_certs=dict(type="bool", default=True),
+            ca_path=dict(type="path"),
+            client_cert=dict(type="path"),
+            client_key=dict(type="path", no_log=False),
+            timeout=dict(type="int", default=10),
+            count_entities=dict(type="bool", default=True),
+            kong_bin=dict(type="path"),
+            prefix=dict(type="path"),
+        ),
+        required_one_of=[["admin_url", "kong_bin", "prefix"]],
+        required_together=[["client_cert", "client_key"]],
+        supports_check_mode=True,
+    )
+    p = module.params
+    tls = dict(validate_certs=p["validate_certs"], ca_path=p["ca_path"], client_cert=p["client_cert"], client_key=p["client_key"],
+               timeout=p["timeout"])
+    if p["admin_url"]:
+        admin = KongApiClient(p["admin_url"], token=p["admin_token"], **tls)
+        status_api = KongApiClient(p["status_url"], **tls) if p["status_url"] else None
+        try:
+            facts = gather_facts(admin, status_api, count_entities=p["count_entities"])
+            module.exit_json(changed=False, **facts)
+        except KongApiUnreachable as e:
+            if not (p["kong_bin"] or p["prefix"]):
+                module.fail_json(msg=e.message, changed=False)
+            facts = cli_facts(module, p["kong_bin"], p["prefix"])
+            facts["admin_error"] = e.message
+            module.exit_json(changed=False, **facts)
+        except KongApiError as e:
+            module.fail_json(msg=e.message, status=e.status, body=e.body, changed=False)
+    module.exit_json(changed=False, **cli_facts(module, p["kong_bin"], p["prefix"]))
+
+
+if __name__ == "__main__":
+    main()
