@@ -1,0 +1,118 @@
+"""Shared fixtures of the kongsim test suite (SIM-CORE and SIM-DAEMON tests use them).
+
+- ``pg``: one throwaway PostgreSQL cluster per test session (tests/support/pgcluster.py).
+- ``pg_db``: a fresh empty database owned by ``kong`` for one test; a dict with ``name``,
+  ``conf`` (kong.conf keys pointing at it), ``host``, ``port``, ``password``, and ``psql(sql)``
+  (runs SQL as the superuser in that database, returns stdout).
+- ``kong_conf``: a writer of kong.conf files: ``kong_conf(extra_dict, db=pg_db)`` -> path
+  (mode 0600, in the test's tmp dir).
+- ``installed_kong``: a factory, ``installed_kong("3.4.2")`` -> path of that release's ``kong``
+  wrapper (installed once per session).
+- ``run_kong``: ``run_kong(kong_path, *args, env=None, input=None, timeout=60)`` ->
+  CompletedProcess (text) with a clean environment (no KONG_* leaking from the caller).
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+KONGSIM_ROOT = os.path.dirname(HERE)                       # tests/kongsim
+REPO = os.path.dirname(os.path.dirname(KONGSIM_ROOT))      # repository root
+for p in (KONGSIM_ROOT, os.path.join(REPO, "tests", "support")):
+    if p not in sys.path:
+        sys.path.insert(0, p)
+
+from pgcluster import PgCluster, KONG_PASSWORD  # noqa: E402
+from kongsim import install as kinstall  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def pg():
+    base = tempfile.mkdtemp(prefix="kongsim-pg-")
+    cluster = PgCluster.create(os.path.join(base, "pg"))
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_db(pg):
+    name = "kong_" + uuid.uuid4().hex[:12]
+    pg.create_database(name, owner="kong")
+    info = {
+        "name": name,
+        "host": pg.host,
+        "port": pg.port,
+        "password": KONG_PASSWORD,
+        "conf": pg.kong_conf(name),
+        "psql": lambda q: pg.psql(q, db=name),
+        "cluster": pg,
+    }
+    try:
+        yield info
+    finally:
+        try:
+            pg.drop_database(name)
+        except RuntimeError:
+            pass
+
+
+@pytest.fixture
+def kong_conf(tmp_path):
+    counter = [0]
+
+    def write(extra=None, db=None):
+        counter[0] += 1
+        values = {}
+        if db is not None:
+            values.update(db["conf"])
+        values.update(extra or {})
+        path = tmp_path / ("kong-%d.conf" % counter[0])
+        fd = os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            for k, v in values.items():
+                f.write("%s = %s\n" % (k, v))
+        return str(path)
+    return write
+
+
+@pytest.fixture(scope="session")
+def _kong_root():
+    root = tempfile.mkdtemp(prefix="kongsim-install-")
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def installed_kong(_kong_root):
+    cache = {}
+
+    def get(version):
+        if version not in cache:
+            cache[version] = kinstall.install(version, os.path.join(_kong_root, version), sys.executable)
+        return cache[version]
+    return get
+
+
+def clean_env(extra=None):
+    env = dict((k, v) for k, v in os.environ.items() if not k.startswith("KONG_") and k != "KONGSIM_FAULTS")
+    env.update(extra or {})
+    return env
+
+
+@pytest.fixture
+def run_kong(tmp_path):
+    def run(kong, *args, **kw):
+        env = clean_env(kw.pop("env", None))
+        cwd = kw.pop("cwd", str(tmp_path))
+        return subprocess.run([kong] + [str(a) for a in args], env=env, cwd=cwd, capture_output=True, text=True,
+                              input=kw.pop("input", None), timeout=kw.pop("timeout", 60))
+    return run
