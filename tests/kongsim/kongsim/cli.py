@@ -313,4 +313,6 @@ def main(argv=None, release=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Re-enter through the package module so that every module shares one KongError class.
+    from kongsim import cli as _cli
+    sys.exit(_cli.main())

@@ -62,6 +62,9 @@ def pg_error(msg):
 
 def _pgmoon_text(exc):
     """psycopg's message, reworded the way pgmoon/lua-resty sockets report it to Kong."""
+    diag = getattr(exc, "diag", None)
+    if diag is not None and getattr(diag, "message_primary", None):
+        return "%s: %s" % (diag.severity or "ERROR", diag.message_primary)
     text = str(exc)
     low = text.lower()
     if "connection refused" in low:
