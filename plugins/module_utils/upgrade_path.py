@@ -180,18 +180,21 @@ class _Planner:
 
     # ----- lines -----
     def setup_lines(self, current, target):
-        lines = set(line_of(v) for v, _r in self.releases)
-        lines.update([current.line, target.line])
-        self.lines = sorted(lines)
+        # Adjacency uses catalog lines only, so a target on an unknown line far ahead is not "adjacent".
+        self.catalog_lines = sorted(set(line_of(v) for v, _r in self.releases))
+        self.lines = sorted(set(self.catalog_lines) | set([current.line, target.line]))
         lts = set(line_of(v) for v, r in self.releases if r["lts"])
         for node in (current, target):
             if node.lts:
                 lts.add(node.line)
         self.lts_lines = sorted(lts)
 
-    def next_line_in_major(self, line):
-        later = [ln for ln in self.lines if ln[0] == line[0] and ln > line]
-        return later[0] if later else None
+    def is_adjacent_minor(self, la, lb):
+        """lb is the next minor of la: literally minor + 1, or the next catalog line of the major (catalog gaps, e.g. Enterprise 1.3 -> 1.5)."""
+        if lb[0] != la[0]:
+            return False
+        later = [ln for ln in self.catalog_lines if ln[0] == la[0] and ln > la]
+        return lb == (la[0], la[1] + 1) or bool(later) and lb == later[0]
 
     def next_lts(self, line):
         later = [ln for ln in self.lts_lines if ln > line]
@@ -229,7 +232,7 @@ class _Planner:
             edge = {"kind": "patch", "reason": "patch upgrade within %s" % _fmt_line(la)}
         elif lts_adjacent:
             edge = {"kind": "lts", "reason": "adjacent LTS releases (%s -> %s)" % (_fmt_line(la), _fmt_line(lb))}
-        elif self.next_line_in_major(la) == lb:
+        elif self.is_adjacent_minor(la, lb):
             edge = {"kind": "minor", "reason": "adjacent minor releases (%s -> %s)" % (_fmt_line(la), _fmt_line(lb))}
         else:
             edge = {"kind": "minor_skip", "reason": "skips minor release line(s) between %s and %s; supported but not guaranteed"
