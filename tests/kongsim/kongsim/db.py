@@ -323,6 +323,8 @@ def _col_name(col):
 def _to_api(ent, row):
     out = collections.OrderedDict()
     for col, v in zip(ent.columns, row):
+        if col.name == "cache_key":
+            continue  # a DB-only column, not part of the entity
         if col.kind == "t" or isinstance(v, datetime.datetime):
             v = int(v.replace(tzinfo=v.tzinfo or datetime.timezone.utc).timestamp()) if v is not None else None
         elif col.kind == "f":
@@ -509,13 +511,13 @@ def upsert_entity(conn, kind, id_or_key, fields):
     ent = resolve_kind(kind)
     existing = get_entity(conn, ent.kind, id_or_key)
     f = dict(fields)
+    if not UUID_RE.match(str(id_or_key)) and ent.endpoint_key:
+        f[ent.endpoint_key] = str(id_or_key)   # PUT /services/<name> sets the name
     if existing is not None:
         f["id"] = existing["id"]
         f.setdefault("created_at", existing.get("created_at"))
     elif UUID_RE.match(str(id_or_key)):
         f["id"] = str(id_or_key)
-    elif ent.endpoint_key:
-        f.setdefault(ent.endpoint_key, id_or_key)
     f = _with_defaults(ent, f)
     f.setdefault("id", str(uuid.uuid4()))
     now = int(datetime.datetime.now(datetime.timezone.utc).timestamp())
