@@ -116,3 +116,17 @@ def run_kong(tmp_path):
         return subprocess.run([kong] + [str(a) for a in args], env=env, cwd=cwd, capture_output=True, text=True,
                               input=kw.pop("input", None), timeout=kw.pop("timeout", 60))
     return run
+
+
+@pytest.fixture
+def kong(installed_kong, run_kong):
+    """``kong("3.4.2", "migrations", "list", "-c", conf)`` -> CompletedProcess of that release's wrapper."""
+    def run(version, *args, **kw):
+        return run_kong(installed_kong(version), *args, **kw)
+    return run
+
+
+@pytest.fixture
+def db_conf(pg_db, kong_conf, tmp_path):
+    """A kong.conf path pointing at the test's fresh database (prefix in the test's tmp dir)."""
+    return kong_conf({"prefix": str(tmp_path / "prefix")}, db=pg_db)
