@@ -1,0 +1,115 @@
+"""The Ansible inventory of a lab topology (``<lab>/inventory.yml``).
+
+Groups: kong_traditional (dual-cluster: cluster X), kong_traditional_y (dual-cluster: cluster Y,
+prepared but not installed or started), kong_dbless, kong_control_plane, kong_data_plane,
+kong_database, kong_load_balancer. Every group exists (empty ones have no hosts) so playbooks can
+name them unconditionally.
+
+The database password is not in the inventory: it is in ``<lab>/group_vars/all/secrets.yml``
+(mode 0600), which Ansible loads automatically for an inventory in ``<lab>/`` (variable
+``kong_pg_password``).
+"""
+
+import os
+
+import yaml
+
+GROUPS = ("kong_traditional", "kong_traditional_y", "kong_dbless", "kong_control_plane", "kong_data_plane",
+          "kong_database", "kong_load_balancer")
+
+
+def build(lab):
+    from lab.topology import ADMIN_PORT, BACKEND, CLUSTER_PORT, PROXY_PORT, STATUS_PORT
+    st = lab.state
+    groups = {g: {"hosts": {}} for g in GROUPS}
+    for name, db in sorted(st["databases"].items()):
+        groups["kong_database"]["hosts"][name] = {
+            "ansible_host": db["host"],
+            "kong_pg_host": db["host"],
+            "kong_pg_port": db["port"],
+            "kong_pg_database": db["database"],
+            "kong_pg_user": db["user"],
+            "kong_pg_superuser": db["superuser"],
+            "kong_pg_socket_dir": db["socket_dir"],
+            "kong_pg_bindir": db["bindir"],
+            "kong_pg_bootstrapped": bool(db.get("bootstrap")),
+        }
+    cp = lab.control_plane()
+    for n in st["nodes"]:
+        d = lab.node_dir(n["name"])
+        hv = {
+            "ansible_host": n["address"],
+            "kong_role": n["role"],
+            "kong_node_dir": d,
+            "kong_conf_path": os.path.join(d, "etc", "kong", "kong.conf"),
+            "kong_prefix": os.path.join(d, "prefix"),
+            "kong_bin": os.path.join(d, "bin", "kong"),
+            "kong_admin_url": "http://%s:%d" % (n["address"], ADMIN_PORT),
+            "kong_status_url": "http://%s:%d" % (n["address"], STATUS_PORT),
+            "kong_proxy_url": "http://%s:%d" % (n["address"], PROXY_PORT),
+            # installs/controls the release on this node: the role appends the version / the action
+            "kong_install_command": [lab.p("bin", "kong-install"), d],
+            "kong_service_command": [lab.p("bin", "kong-service"), d],
+            # informative only: what the lab installed at 'up' (a role must read the node itself)
+            "kong_lab_initial_version": st["version"] if n["start"] else None,
+        }
+        if n["database"]:
+            hv["kong_database_host"] = n["database"]
+        if n["role"] == "dbless":
+            hv["kong_declarative_config"] = os.path.join(d, "etc", "kong", "kong.yml")
+        if n["role"] == "control_plane":
+            hv["kong_cluster_listen"] = "%s:%d" % (n["address"], CLUSTER_PORT)
+        if n["role"] == "data_plane" and cp:
+            hv["kong_cluster_control_plane"] = "%s:%d" % (cp["address"], CLUSTER_PORT)
+            hv["kong_control_plane_host"] = cp["name"]
+        if n["in_lb"]:
+            hv["kong_lb_host"] = "haproxy"
+            hv["kong_lb_backend"] = BACKEND
+            hv["kong_lb_server"] = n["name"]
+        groups[n["group"]]["hosts"][n["name"]] = hv
+    h = st["haproxy"]
+    groups["kong_load_balancer"]["hosts"]["haproxy"] = {
+        "ansible_host": h["host"],
+        "haproxy_socket": lab.sock,
+        "haproxy_config": h.get("config"),
+        "haproxy_pid_file": h.get("pidfile"),
+        "haproxy_backend": BACKEND,
+        "haproxy_frontend_url": "http://%s:%d" % (h["host"], h["port"]),
+    }
+    for g in groups.values():
+        if not g["hosts"]:
+            del g["hosts"]
+    e = st["echo"]
+    return {"all": {
+        "vars": {
+            "ansible_connection": "local",
+            "ansible_python_interpreter": st["python"],
+            "kong_lab_dir": lab.dir,
+            "kong_lab_topology": st["topology"],
+            "kong_lab_repo": lab.p("repo"),
+            "kong_lab_versions_offered": list(st["offer"]),
+            "kong_lab_echo_url": "http://%s:%d" % (e["host"], e["port"]),
+            "kong_lab_load_url": "http://%s:%d/echo" % (h["host"], h["port"]),
+        },
+        "children": groups,
+    }}
+
+
+def write(lab):
+    doc = build(lab)
+    path = lab.p("inventory.yml")
+    header = ("# Ansible inventory of the kongops.upgrade lab (%s topology), written by 'labctl up'.\n"
+              "# Secrets are in group_vars/all/secrets.yml (mode 0600), loaded automatically by Ansible.\n"
+              % lab.state["topology"])
+    with open(path + ".tmp", "w") as f:
+        f.write(header)
+        yaml.safe_dump(doc, f, sort_keys=False, default_flow_style=False)
+    os.replace(path + ".tmp", path)
+    secrets = lab.p("group_vars", "all", "secrets.yml")
+    os.makedirs(os.path.dirname(secrets), exist_ok=True)
+    fd = os.open(secrets + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write("# kongops lab secrets (mode 0600)\n")
+        yaml.safe_dump({"kong_pg_password": lab.pg_password()}, f)
+    os.replace(secrets + ".tmp", secrets)
+    return path

@@ -1,0 +1,296 @@
+"""Paced load generator: a steady request rate through HAProxy, honest about failures.
+
+    python -m lab.load --url http://127.0.0.1:PORT/echo --rate 200 --duration 30 [--out F]
+
+Slot k is due at t0 + k/rate. A pool of worker threads with keep-alive connections takes the due
+slots in order. A slot that no worker could send within ``--max-lag`` of its due time is counted
+as FAILED ("missed"): the generator never bursts to catch up, so a stalled path shows as errors,
+not as a quiet dip. Latency is measured from the slot's due time (no coordinated omission).
+
+A response is OK when its status is in ``--ok-status`` (default 200); anything else, a timeout or
+a connection error is a failure. Reported: total, ok, failed (by kind), p50/p99/max latency, the
+longest gap without a successful response (including the start and the end of the run), and the
+count of answers per ``Via`` version (``Via: kong/<version>``) and per ``X-Kong-Node``.
+
+Without ``--duration`` it runs until SIGTERM/SIGINT. With ``--out`` it rewrites the JSON result
+file about once a second while running (``"running": true``), then a final time.
+"""
+
+import argparse
+import http.client
+import json
+import math
+import os
+import queue
+import re
+import signal
+import socket
+import sys
+import threading
+import time
+from urllib.parse import urlsplit
+
+VIA_RE = re.compile(r"kong/([0-9][0-9A-Za-z.\-]*)")
+
+
+def percentile(sorted_values, pct):
+    """Nearest-rank percentile of an ascending list (None when empty)."""
+    if not sorted_values:
+        return None
+    rank = max(1, int(math.ceil(pct / 100.0 * len(sorted_values))))
+    return sorted_values[rank - 1]
+
+
+def longest_gap(success_times, start, end):
+    """Longest interval in [start, end] with no successful response (times in seconds)."""
+    points = [start] + sorted(t for t in success_times if start <= t <= end) + [end]
+    return max(b - a for a, b in zip(points, points[1:])) if len(points) > 1 else 0.0
+
+
+def via_version(value):
+    if not value:
+        return None
+    m = VIA_RE.search(value)
+    return m.group(1) if m else value.strip()
+
+
+class Results:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.total = 0
+        self.ok = 0
+        self.failed = 0
+        self.errors = {}
+        self.statuses = {}
+        self.versions = {}
+        self.nodes = {}
+        self.latencies = []
+        self.success_times = []
+        self.first_failure = None
+        self.last_failure = None
+
+    def record(self, due, done, status=None, error=None, via=None, node=None, ok_statuses=(200,)):
+        with self.lock:
+            self.total += 1
+            if status is not None:
+                self.statuses[str(status)] = self.statuses.get(str(status), 0) + 1
+            if error is None and status in ok_statuses:
+                self.ok += 1
+                self.latencies.append(done - due)
+                self.success_times.append(done)
+                key = via_version(via) or "unknown"
+                self.versions[key] = self.versions.get(key, 0) + 1
+                if node:
+                    self.nodes[node] = self.nodes.get(node, 0) + 1
+            else:
+                self.failed += 1
+                kind = error or "status %s" % status
+                self.errors[kind] = self.errors.get(kind, 0) + 1
+                self.first_failure = self.first_failure if self.first_failure is not None else done
+                self.last_failure = done
+
+    def summary(self, url, rate, t0_wall, t0, now, running):
+        with self.lock:
+            lat = sorted(self.latencies)
+            elapsed = max(now - t0, 1e-9)
+            return {
+                "url": url,
+                "rate": rate,
+                "running": running,
+                "started_at": t0_wall,
+                "elapsed_s": round(elapsed, 3),
+                "total": self.total,
+                "ok": self.ok,
+                "failed": self.failed,
+                "errors": dict(self.errors),
+                "statuses": dict(self.statuses),
+                "achieved_rate": round(self.total / elapsed, 1),
+                "latency_ms": {
+                    "p50": _ms(percentile(lat, 50)),
+                    "p99": _ms(percentile(lat, 99)),
+                    "max": _ms(lat[-1] if lat else None),
+                },
+                "longest_gap_s": round(longest_gap(self.success_times, t0, now), 3),
+                "first_failure_s": None if self.first_failure is None else round(self.first_failure - t0, 3),
+                "last_failure_s": None if self.last_failure is None else round(self.last_failure - t0, 3),
+                "versions": dict(self.versions),
+                "nodes": dict(self.nodes),
+            }
+
+
+def _ms(v):
+    return None if v is None else round(v * 1000.0, 2)
+
+
+class LoadGenerator:
+    def __init__(self, url, rate, duration=None, max_lag=0.25, timeout=5.0, ok_statuses=(200,), workers=None,
+                 method="GET", headers=None):
+        if rate <= 0:
+            raise ValueError("rate must be > 0")
+        self.url = url
+        parts = urlsplit(url)
+        if parts.scheme != "http":
+            raise ValueError("only http:// URLs are supported: %s" % url)
+        self.host = parts.hostname
+        self.port = parts.port or 80
+        self.path = (parts.path or "/") + ("?" + parts.query if parts.query else "")
+        self.rate = float(rate)
+        self.duration = duration
+        self.max_lag = max_lag
+        self.timeout = timeout
+        self.ok_statuses = tuple(ok_statuses)
+        self.method = method
+        self.headers = dict(headers or {})
+        # enough workers that a few slow requests (a retry inside HAProxy) do not starve the schedule
+        self.workers = workers or max(8, int(math.ceil(self.rate * 0.05)))
+        self.results = Results()
+        self.stop_event = threading.Event()
+        self.slots = queue.Queue()
+        self.t0 = None
+        self.t0_wall = None
+        self.t_end = None
+
+    # -- workers -------------------------------------------------------------------------------
+    def _worker(self):
+        conn = None
+        while True:
+            due = self.slots.get()
+            if due is None:
+                break
+            now = time.monotonic()
+            if now - due > self.max_lag:
+                self.results.record(due, now, error="missed slot (no worker free within %.0f ms)" % (self.max_lag * 1000))
+                continue
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+                conn.request(self.method, self.path, headers=self.headers)
+                resp = conn.getresponse()
+                resp.read()
+                done = time.monotonic()
+                self.results.record(due, done, status=resp.status, via=resp.getheader("Via"),
+                                    node=resp.getheader("X-Kong-Node"), ok_statuses=self.ok_statuses)
+                if resp.will_close:
+                    conn.close()
+                    conn = None
+            except (OSError, http.client.HTTPException) as e:
+                done = time.monotonic()
+                kind = type(e).__name__
+                if isinstance(e, socket.timeout):
+                    kind = "timeout"
+                self.results.record(due, done, error=kind)
+                if conn is not None:
+                    conn.close()
+                conn = None
+        if conn is not None:
+            conn.close()
+
+    # -- pacing --------------------------------------------------------------------------------
+    def run(self, progress=None, progress_interval=1.0):
+        """Run until duration elapses or stop() is called; returns the summary dict."""
+        threads = [threading.Thread(target=self._worker, daemon=True) for _ in range(self.workers)]
+        for t in threads:
+            t.start()
+        self.t0_wall = time.time()
+        self.t0 = time.monotonic()
+        period = 1.0 / self.rate
+        k = 0
+        next_progress = self.t0 + progress_interval
+        end = self.t0 + self.duration if self.duration else None
+        while not self.stop_event.is_set():
+            due = self.t0 + k * period
+            if end is not None and due >= end:
+                break
+            delay = due - time.monotonic()
+            if delay > 0:
+                if self.stop_event.wait(delay):
+                    break
+            self.slots.put(due)
+            k += 1
+            if progress and time.monotonic() >= next_progress:
+                next_progress += progress_interval
+                progress(self.summary(running=True))
+        self.t_end = min(time.monotonic(), end) if end is not None else time.monotonic()
+        # slots already due are still sent or counted as missed; then the workers stop
+        for _ in threads:
+            self.slots.put(None)
+        for t in threads:
+            t.join(self.timeout + 2)
+        return self.summary(running=False)
+
+    def stop(self):
+        self.stop_event.set()
+
+    def summary(self, running=False):
+        now = time.monotonic() if running or self.t_end is None else max(self.t_end, time.monotonic())
+        return self.results.summary(self.url, self.rate, self.t0_wall, self.t0, now, running)
+
+
+def write_json(path, doc):
+    tmp = "%s.%d.tmp" % (path, os.getpid())
+    with open(tmp, "w") as f:
+        json.dump(doc, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def format_summary(doc):
+    lat = doc["latency_ms"]
+    lines = [
+        "url            %s" % doc["url"],
+        "rate           %s req/s asked, %s req/s sent over %.1f s" % (doc["rate"], doc["achieved_rate"], doc["elapsed_s"]),
+        "requests       %d total, %d ok, %d failed" % (doc["total"], doc["ok"], doc["failed"]),
+        "latency        p50 %s ms, p99 %s ms, max %s ms" % (lat["p50"], lat["p99"], lat["max"]),
+        "longest gap    %.3f s without a successful response" % doc["longest_gap_s"],
+        "versions       %s" % (", ".join("%s: %d" % kv for kv in sorted(doc["versions"].items())) or "-"),
+    ]
+    if doc["errors"]:
+        lines.append("errors         %s" % ", ".join("%s: %d" % kv for kv in sorted(doc["errors"].items())))
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="paced HTTP load generator (lab)")
+    p.add_argument("--url", required=True)
+    p.add_argument("--rate", type=float, default=200.0)
+    p.add_argument("--duration", type=float, help="seconds; default: until SIGTERM")
+    p.add_argument("--max-lag", type=float, default=0.25, help="seconds a slot may wait for a worker before it counts as failed")
+    p.add_argument("--timeout", type=float, default=5.0)
+    p.add_argument("--ok-status", default="200", help="comma-separated statuses that count as success")
+    p.add_argument("--workers", type=int)
+    p.add_argument("--header", action="append", default=[], help="extra request header 'Name: value'")
+    p.add_argument("--out", help="JSON result file (rewritten every second while running)")
+    p.add_argument("--pidfile")
+    p.add_argument("--quiet", action="store_true")
+    a = p.parse_args(argv)
+    headers = dict(h.split(":", 1) for h in a.header)
+    headers = {k.strip(): v.strip() for k, v in headers.items()}
+    gen = LoadGenerator(a.url, a.rate, a.duration, max_lag=a.max_lag, timeout=a.timeout,
+                        ok_statuses=[int(s) for s in a.ok_status.split(",")], workers=a.workers, headers=headers)
+    if a.pidfile:
+        with open(a.pidfile, "w") as f:
+            f.write("%d\n" % os.getpid())
+
+    def _stop(signum, frame):
+        gen.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    progress = (lambda doc: write_json(a.out, doc)) if a.out else None
+    try:
+        doc = gen.run(progress=progress)
+        if a.out:
+            write_json(a.out, doc)
+    finally:
+        if a.pidfile:
+            try:
+                os.unlink(a.pidfile)
+            except OSError:
+                pass
+    if not a.quiet:
+        print(format_summary(doc))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
