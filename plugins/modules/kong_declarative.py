@@ -49,8 +49,10 @@ options:
     default: '3.0'
   backup:
     description:
-      - Copy O(path) into O(backup_dir) (file mode 0600) before anything else. Skipped when a backup with the
-        same content already exists there.
+      - Copy O(path) into O(backup_dir) (file mode 0600, named C(<file name>.<UTC time>)) before anything else.
+      - Skipped when O(backup_dir) already holds a backup of this file with the same content, or one whose
+        conversion is exactly the current content (the original of a file this module converted), so a rerun
+        takes no second backup.
     type: bool
     default: false
   backup_dir:
@@ -171,19 +173,41 @@ def _sha256(data):
     return hashlib.sha256(data).hexdigest()
 
 
-def _find_backup(backup_dir, base, digest):
+def _converter(path, target_format):
+    def converts_to(old_text):
+        return convert_text(old_text, path, target_format)["text"]
+    return converts_to
+
+
+def _find_backup(backup_dir, base, raw, converts_to=None):
+    """An existing backup of ``base`` in ``backup_dir`` that covers ``raw``.
+
+    A backup covers the content when it is identical, or (``converts_to``) when converting it gives
+    exactly this content: the backup then holds the file as it was before this module converted it.
+    """
     if not os.path.isdir(backup_dir):
         return None
+    digest = _sha256(raw)
+    candidates = []
     for name in sorted(os.listdir(backup_dir)):
         if not name.startswith(base + "."):
             continue
         full = os.path.join(backup_dir, name)
         try:
             with open(full, "rb") as f:
-                if _sha256(f.read()) == digest:
-                    return full
+                data = f.read()
         except (IOError, OSError):
             continue
+        if _sha256(data) == digest:
+            return full
+        candidates.append((full, data))
+    if converts_to is not None:
+        for full, data in candidates:
+            try:
+                if converts_to(data.decode("utf-8")) == raw.decode("utf-8"):
+                    return full
+            except (DeclarativeError, UnicodeDecodeError):
+                continue
     return None
 
 
@@ -246,7 +270,8 @@ def main():
     if p["backup"]:
         backup_dir = p["backup_dir"] or os.path.dirname(os.path.abspath(path))
         base = os.path.basename(path)
-        existing = _find_backup(backup_dir, base, _sha256(raw))
+        converts_to = _converter(path, p["target_format"]) if p["convert"] and dest == path else None
+        existing = _find_backup(backup_dir, base, raw, converts_to)
         if existing:
             result["backup_file"] = existing
         else:
