@@ -15,9 +15,7 @@
 """
 
 import json
-import os
 import re
-import tempfile
 from urllib.parse import parse_qs, urlsplit
 
 from kongsim import conf as kconf
@@ -374,18 +372,14 @@ class AdminHandler(NodeHandler):
         return 201, flat, None
 
     def _parse_declarative(self, text):
+        import yaml
         from kongsim import declarative
-        fd, path = tempfile.mkstemp(prefix="kongsim-config-", suffix=".yml", dir=self.node.prefix)
         try:
-            with os.fdopen(fd, "w") as f:
-                f.write(text)
-            return declarative.load_file(path, self.node.release)
-        except Exception as e:
-            msg = str(e)
+            data = yaml.safe_load(text) if text.strip() else None
+            return declarative.parse(data, self.node.release, self.node.conf.get("loaded_plugins"))
+        except (yaml.YAMLError, declarative.DeclarativeError) as e:
             raise ApiError(400, {"code": 14, "name": "invalid declarative configuration",
-                                 "message": "declarative config is invalid: %s" % msg, "fields": {}})
-        finally:
-            os.unlink(path)
+                                 "message": "declarative config is invalid: %s" % str(e).splitlines()[0], "fields": {}})
 
     # -- /clustering --------------------------------------------------------------------------------------
     def clustering(self, parts, method):

@@ -163,6 +163,13 @@ class DataPlane(object):
         self.connected = False
         self.last_error = None
         self._thread = None
+        # Like a real DP on its own host, connect from the node's own address (the lab gives
+        # each node one 127.x.y.z), so the CP's list shows the DP's address.
+        self.source = None
+        for lst in node.conf.get("proxy_listen") or []:
+            if lst.host not in ("0.0.0.0", "::", "*") and ":" not in lst.host:
+                self.source = (lst.host, 0)
+                break
 
     def start(self):
         self._thread = threading.Thread(target=self.loop, name="dp-sync", daemon=True)
@@ -180,7 +187,7 @@ class DataPlane(object):
 
     def poll_once(self, proto):
         """One poll; returns the HTTP status (or raises OSError / HTTPException)."""
-        c = http.client.HTTPConnection(self.cp_host, self.cp_port, timeout=POLL_SECONDS + 10)
+        c = http.client.HTTPConnection(self.cp_host, self.cp_port, timeout=POLL_SECONDS + 10, source_address=self.source)
         try:
             body = json.dumps(self._payload())
             c.request("POST", PROTOCOL_PATHS[proto], body=body, headers={"Content-Type": "application/json"})

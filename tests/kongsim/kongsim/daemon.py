@@ -235,7 +235,7 @@ class Node(object):
             self.set_config({})
             return
         from kongsim import declarative
-        cfg = declarative.load_file(path, self.release)
+        cfg = declarative.load_file(path, self.release, self.conf.get("loaded_plugins"))
         self.set_config(cfg)
 
     def load_cache(self):

@@ -247,11 +247,11 @@ def check_schema_for_start(conf, release, opts, log):
         if err:
             raise KongError(err)
         if state.missing_migrations:
-            log("Database is missing some migrations:\n%s\n", kdb.format_migration_list(state.missing_migrations))
+            log("Database is missing some migrations:\n%s", kdb.format_migration_list(state.missing_migrations))
             append_error_log(conf["prefix"], "warn", "database is missing some migrations:\n%s"
                              % kdb.format_migration_list(state.missing_migrations))
         if state.pending_migrations:
-            log("Database has pending migrations:\n%s\n", kdb.format_migration_list(state.pending_migrations))
+            log("Database has pending migrations:\n%s", kdb.format_migration_list(state.pending_migrations))
             append_error_log(conf["prefix"], "warn", "database has pending migrations:\n%s"
                              % kdb.format_migration_list(state.pending_migrations))
             append_error_log(conf["prefix"], "info", "starting with pending migrations: %s"
@@ -315,7 +315,10 @@ def cmd_quit(args, release, log):
 
 def cmd_restart(args, release, log):
     _pos, opts = parse_args(args, **START_OPTS)
-    prefix = default_prefix(opts, release)
+    if opts.get("conf"):
+        prefix = cli.load_conf(opts, release, Log(quiet=True))["prefix"]
+    else:
+        prefix = default_prefix(opts, release)
     pid = pid_of(prefix)
     if is_running(pid):
         try:
