@@ -86,7 +86,7 @@ options:
     type: str
   table_checksums:
     description:
-      - Also record a content checksum of every table (slower: reads every row).
+      - Also record a content checksum of every table (slower, as it reads every row).
       - M(kongops.upgrade.kong_pg_restore) then compares contents, not only row counts, after a restore.
     type: bool
     default: false

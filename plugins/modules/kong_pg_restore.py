@@ -44,7 +44,7 @@ options:
     description:
       - Without O(create), drop the backup's objects before recreating them (C(pg_restore --clean --if-exists)).
         Tables that are not in the backup (for example created by a newer Kong's migrations) remain and make
-        the final comparison fail: use O(create=true) for a full rollback.
+        the final comparison fail; use O(create=true) for a full rollback.
       - With O(create), drop the existing target database first.
     type: bool
     default: true
