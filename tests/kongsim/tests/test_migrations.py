@@ -1,0 +1,350 @@
+"""`kong migrations` on a real PostgreSQL: contract.md sections 1, 2 and 3 (exact output, exit codes,
+schema_meta rows, the lock, table changes, fault injection)."""
+
+import json
+import subprocess
+import threading
+import time
+
+import pytest
+
+from kongsim.releases import NEEDS_BOOTSTRAP_MSG
+
+HINT = "\n\n  Run with --v (verbose) or --vv (debug) for more details\n"
+
+
+def meta(pg_db):
+    rows = pg_db["psql"]("SELECT subsystem, last_executed, array_to_string(executed, ','), "
+                         "array_to_string(pending, ',') FROM schema_meta ORDER BY subsystem")
+    out = {}
+    for line in rows.strip().splitlines():
+        sub, last, ex, pe = line.split("|")
+        out[sub] = {"last": last, "executed": [x for x in ex.split(",") if x], "pending": [x for x in pe.split(",") if x]}
+    return out
+
+
+def test_fresh_bootstrap(kong, db_conf, pg_db):
+    r = kong("2.8.4", "migrations", "bootstrap", "-c", db_conf)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "Bootstrapping database..."
+    assert lines[1] == "migrating core on database '%s'..." % pg_db["name"]
+    assert lines[2] == "core migrated up to: 000_base (executed)"
+    # teardowns run at bootstrap: nothing pending
+    assert "core migrated up to: 008_150_to_200 (executed)" in lines
+    assert lines[-4:] == ["43 migrations processed", "43 executed", "Database is up-to-date"][-3:] or True
+    assert lines[-3:] == ["43 migrations processed", "43 executed", "Database is up-to-date"]
+    m = meta(pg_db)
+    assert m["core"]["last"] == "015_270_to_280" and m["core"]["pending"] == []
+    assert len(m["core"]["executed"]) == 14
+    tables = pg_db["psql"]("SELECT tablename FROM pg_tables WHERE schemaname='public'").split()
+    for t in ("schema_meta", "locks", "services", "routes", "plugins", "consumers", "keyauth_credentials", "vaults_beta"):
+        assert t in tables
+    r = kong("2.8.4", "migrations", "bootstrap", "-c", db_conf)
+    assert (r.returncode, r.stdout) == (0, "Database already bootstrapped\n")
+
+
+def test_bootstrap_force_resets_first(kong, db_conf, pg_db):
+    assert kong("3.4.2", "migrations", "bootstrap", "-c", db_conf).returncode == 0
+    pg_db["psql"]("INSERT INTO services (id, name, host) VALUES (gen_random_uuid(), 'gone', 'h')")
+    r = kong("3.4.2", "migrations", "bootstrap", "-f", "-c", db_conf)
+    assert r.returncode == 0
+    assert r.stdout.startswith("Resetting database...\nDatabase successfully reset\nBootstrapping database...\n")
+    assert pg_db["psql"]("SELECT count(*) FROM services").strip() == "0"
+
+
+def test_list_exit_codes(kong, db_conf):
+    r = kong("3.4.2", "migrations", "list", "-c", db_conf)
+    assert (r.returncode, r.stdout) == (3, NEEDS_BOOTSTRAP_MSG + "\n")
+    kong("2.8.4", "migrations", "bootstrap", "-c", db_conf)
+    r = kong("2.8.4", "migrations", "list", "-c", db_conf)
+    assert r.returncode == 0
+    assert r.stdout.startswith("Executed migrations:\n                 core: 000_base, 003_100_to_110")
+    assert "Pending" not in r.stdout and "up-to-date" not in r.stdout
+    r = kong("3.4.2", "migrations", "list", "-c", db_conf)
+    assert r.returncode == 5
+    assert "\nNew migrations available:\n" in r.stdout
+    assert "\n         core: 016_280_to_300, 017_300_to_310, 018_310_to_320, 019_320_to_330, 020_330_to_340\n" in r.stdout
+    assert r.stdout.endswith("\n\nRun 'kong migrations up' to proceed\n")
+    kong("3.0.2", "migrations", "up", "-c", db_conf)
+    r = kong("3.0.2", "migrations", "list", "-c", db_conf)
+    assert r.returncode == 4
+    assert "\nPending migrations:\n    core: 016_280_to_300\nhttp-log: 001_280_to_300\n" in r.stdout
+    assert r.stdout.endswith("\n\nRun 'kong migrations finish' when ready\n")
+    # pending (from 3.0) and new (3.4)
+    r = kong("3.4.2", "migrations", "list", "-c", db_conf)
+    assert r.returncode == 4
+    assert "[warn] Database has pending migrations from a previous upgrade, and new migrations from this upgrade " \
+           "(version 3.4.2)" in r.stderr
+    assert r.stdout.endswith("\nRun 'kong migrations finish' when ready to complete pending migrations "
+                             "(postgres database will be incompatible with the previous Kong version)\n")
+
+
+def test_up_and_finish_28_to_34(kong, db_conf, pg_db):
+    kong("2.8.4", "migrations", "bootstrap", "-c", db_conf)
+    r = kong("3.4.2", "migrations", "up", "-c", db_conf)
+    assert r.returncode == 0, r.stderr
+    assert "core migrated up to: 016_280_to_300 (pending)\n" in r.stdout
+    assert "http-log migrated up to: 001_280_to_300 (pending)\n" in r.stdout
+    assert "core migrated up to: 020_330_to_340 (executed)\n" in r.stdout
+    assert r.stdout.endswith("15 migrations processed\n13 executed\n2 pending\n\n"
+                             "Database has pending migrations; run 'kong migrations finish' when ready\n")
+    m = meta(pg_db)
+    assert m["core"]["pending"] == ["016_280_to_300"] and m["http-log"]["pending"] == ["001_280_to_300"]
+    assert m["core"]["last"] == "020_330_to_340"          # pending does not move last_executed
+    assert "016_280_to_300" not in m["core"]["executed"]
+    # up refuses while pending
+    r = kong("3.4.2", "migrations", "up", "-c", db_conf)
+    assert r.returncode == 1
+    assert r.stderr == "Error: Database has pending migrations; run 'kong migrations finish'" + HINT
+    # the old node's tables survive until finish
+    assert "vaults_beta" in pg_db["psql"]("SELECT tablename FROM pg_tables")
+    r = kong("3.4.2", "migrations", "finish", "-c", db_conf)
+    assert r.returncode == 0
+    assert r.stdout == ("migrating core on database '%s'...\ncore migrated up to: 016_280_to_300 (executed)\n"
+                        "migrating http-log on database '%s'...\nhttp-log migrated up to: 001_280_to_300 (executed)\n"
+                        "2 migrations processed\n2 executed\nNo pending migrations to finish\n") % (pg_db["name"], pg_db["name"])
+    m = meta(pg_db)
+    assert m["core"]["pending"] == [] and m["core"]["executed"][-1] == "016_280_to_300"
+    assert m["core"]["last"] == "016_280_to_300"
+    assert "vaults_beta" not in pg_db["psql"]("SELECT tablename FROM pg_tables")
+    r = kong("3.4.2", "migrations", "up", "-c", db_conf)
+    assert (r.returncode, r.stdout) == (0, "Database is already up-to-date\n")
+    r = kong("3.4.2", "migrations", "finish", "-c", db_conf)
+    assert (r.returncode, r.stdout) == (0, "No pending migrations to finish\n")
+    assert kong("3.4.2", "migrations", "list", "-c", db_conf).returncode == 0
+
+
+def test_up_rewrites_regex_paths_during_up(kong, db_conf, pg_db):
+    kong("2.8.4", "migrations", "bootstrap", "-c", db_conf)
+    pg_db["psql"]("INSERT INTO services (id, name, host) VALUES ('11111111-1111-1111-1111-111111111111', 's', 'h');"
+                  "INSERT INTO routes (id, name, service_id, paths) VALUES "
+                  "('22222222-2222-2222-2222-222222222222', 'rx', '11111111-1111-1111-1111-111111111111', "
+                  "ARRAY['/plain', '/users/\\d+$', '~/already'])")
+    assert kong("3.4.2", "migrations", "up", "-c", db_conf).returncode == 0
+    paths = pg_db["psql"]("SELECT array_to_string(paths, ' ') FROM routes").strip()
+    assert paths == "/plain ~/users/\\d+$ ~/already"
+
+
+def test_finish_with_new_migrations_message(kong, db_conf):
+    kong("2.8.4", "migrations", "bootstrap", "-c", db_conf)
+    kong("3.0.2", "migrations", "up", "-c", db_conf)
+    r = kong("3.4.2", "migrations", "finish", "-c", db_conf)
+    assert r.returncode == 0
+    assert r.stdout.endswith("\nNew migrations available; run 'kong migrations up' to proceed\n")
+
+
+def test_not_bootstrapped_errors(kong, db_conf):
+    for sub in ("up", "finish"):
+        r = kong("3.4.2", "migrations", sub, "-c", db_conf)
+        assert r.returncode == 1
+        assert r.stderr == "Error: Cannot run migrations: " + NEEDS_BOOTSTRAP_MSG + HINT
+    r = kong("3.4.2", "migrations", "reset", "-y", "-c", db_conf)
+    assert (r.returncode, r.stdout) == (1, "Database not bootstrapped, nothing to reset\n")
+
+
+def test_status_json(kong, db_conf):
+    r = kong("3.4.2", "migrations", "status", "-c", db_conf)
+    assert r.returncode == 0
+    st = json.loads(r.stdout)
+    assert st["needs_bootstrap"] is True and st["new_migrations"][0]["subsystem"] == "core"
+    assert "executed_migrations" not in st
+    kong("2.8.4", "migrations", "bootstrap", "-c", db_conf)
+    kong("3.4.2", "migrations", "up", "-c", db_conf)
+    st = json.loads(kong("3.4.2", "migrations", "status", "-c", db_conf).stdout)
+    assert st["needs_bootstrap"] is False
+    assert st["pending_migrations"] == [
+        {"subsystem": "core", "namespace": "kong.db.migrations.core", "migrations": ["016_280_to_300"]},
+        {"subsystem": "http-log", "namespace": "kong.plugins.http-log.migrations", "migrations": ["001_280_to_300"]}]
+    assert "new_migrations" not in st
+    r = kong("2.8.4", "migrations", "status", "-c", db_conf)
+    assert r.returncode == 1 and "No such command for migrations: status" in r.stderr
+
+
+def test_reset(kong, db_conf, pg_db):
+    kong("3.4.2", "migrations", "bootstrap", "-c", db_conf)
+    r = kong("3.4.2", "migrations", "reset", "-c", db_conf, input="y\n")
+    assert r.returncode == 1
+    assert r.stderr == "Error: not a tty: invoke 'reset' non-interactively with the --yes flag" + HINT
+    r = kong("3.4.2", "migrations", "reset", "--yes", "-c", db_conf)
+    assert (r.returncode, r.stdout) == (0, "Resetting database...\nDatabase successfully reset\n")
+    assert pg_db["psql"]("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").strip() == "0"
+    assert kong("3.4.2", "migrations", "list", "-c", db_conf).returncode == 3
+
+
+@pytest.mark.parametrize("version,answer,expect_reset", [("3.4.2", "n", False), ("2.8.4", "y", True)])
+def test_reset_prompt_on_a_tty(installed_kong, db_conf, pg_db, version, answer, expect_reset):
+    # a real process on a pseudo-terminal: the only way to see the prompt
+    import os
+    import pty
+    from conftest import clean_env
+    assert subprocess.run([installed_kong(version), "migrations", "bootstrap", "-c", db_conf], env=clean_env(),
+                          capture_output=True).returncode == 0
+    pid, fd = pty.fork()
+    if pid == 0:  # child
+        os.execve(installed_kong(version), [installed_kong(version), "migrations", "reset", "-c", db_conf], clean_env())
+    out = b""
+    deadline = time.time() + 30
+    sent = False
+    while time.time() < deadline:
+        try:
+            chunk = os.read(fd, 1024)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+        if not sent and b"irreversible" in out and out.rstrip().endswith(b"]"):
+            os.write(fd, answer.encode() + b"\n")
+            sent = True
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    text = out.decode()
+    prompt = "[Y/n]" if version.startswith("2.") else "[y/n]"
+    assert "> Are you sure? This operation is irreversible. %s " % prompt in text
+    assert os.waitstatus_to_exitcode(status) == 0
+    if expect_reset:
+        assert "Database successfully reset" in text
+        assert pg_db["psql"]("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").strip() == "0"
+    else:
+        assert "cancelled" in text
+        assert pg_db["psql"]("SELECT count(*) FROM schema_meta").strip() != "0"
+
+
+def hold_lock(pg_db, seconds=60):
+    pg_db["psql"]("INSERT INTO locks (key, owner, ttl) VALUES ('migrations', 'other-node', "
+                  "CURRENT_TIMESTAMP + interval '%d seconds')" % seconds)
+
+
+def test_lock_no_wait_commands_abort(kong, db_conf, pg_db):
+    kong("2.8.4", "migrations", "bootstrap", "-c", db_conf)
+    kong("3.4.2", "migrations", "up", "-c", db_conf)
+    hold_lock(pg_db)
+    r = kong("3.4.2", "migrations", "finish", "-c", db_conf)
+    assert (r.returncode, r.stdout) == (0, "aborted: another node is performing database changes\n")
+    assert meta(pg_db)["core"]["pending"] == ["016_280_to_300"]     # nothing ran
+    r = kong("3.4.2", "migrations", "reset", "-y", "-c", db_conf)
+    assert (r.returncode, r.stdout) == (1, "aborted: another node is performing database changes\n")
+
+
+def test_lock_up_times_out(kong, db_conf, pg_db):
+    kong("2.8.4", "migrations", "bootstrap", "-c", db_conf)
+    hold_lock(pg_db)
+    t0 = time.time()
+    r = kong("3.4.2", "migrations", "up", "--lock-timeout", "1", "-c", db_conf)
+    assert r.returncode == 1
+    assert r.stderr == "Error: [PostgreSQL error] timeout" + HINT
+    assert time.time() - t0 >= 1
+    assert "016_280_to_300" not in meta(pg_db)["core"]["executed"] + meta(pg_db)["core"]["pending"]
+
+
+def test_lock_up_aborts_when_released(kong, db_conf, pg_db):
+    kong("2.8.4", "migrations", "bootstrap", "-c", db_conf)
+    hold_lock(pg_db)
+
+    def release_when_waiting():
+        # delete the lock once the `up` below is polling it (seen in pg_stat_activity)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            q = pg_db["psql"]("SELECT count(*) FROM pg_stat_activity WHERE datname = '%s' "
+                              "AND query LIKE 'SELECT count(*) FROM locks%%'" % pg_db["name"]).strip()
+            if q != "0":
+                break
+            time.sleep(0.05)
+        pg_db["psql"]("DELETE FROM locks")
+    t = threading.Thread(target=release_when_waiting)
+    t.start()
+    try:
+        r = kong("3.4.2", "migrations", "up", "-c", db_conf)
+    finally:
+        t.join()
+    assert (r.returncode, r.stdout) == (0, "aborted: another node is performing database changes\n")
+
+
+def test_expired_lock_is_taken_over(kong, db_conf, pg_db):
+    kong("2.8.4", "migrations", "bootstrap", "-c", db_conf)
+    pg_db["psql"]("INSERT INTO locks (key, owner, ttl) VALUES ('migrations', 'dead', CURRENT_TIMESTAMP - interval '1 second')")
+    r = kong("3.4.2", "migrations", "up", "-c", db_conf)
+    assert r.returncode == 0 and "2 pending" in r.stdout
+    assert pg_db["psql"]("SELECT count(*) FROM locks").strip() == "0"
+
+
+def test_failing_migration_leaves_kong_state(kong, db_conf, pg_db):
+    kong("2.8.4", "migrations", "bootstrap", "-c", db_conf)
+    pg_db["psql"]("INSERT INTO services (id, name, host) VALUES ('11111111-1111-1111-1111-111111111111', 's', 'h');"
+                  "INSERT INTO routes (id, service_id, paths) VALUES "
+                  "('22222222-2222-2222-2222-222222222222', '11111111-1111-1111-1111-111111111111', ARRAY['/a/\\d+'])")
+    faults = json.dumps({"migration_fail": "core:018_310_to_320"})
+    r = kong("3.4.2", "migrations", "up", "-c", db_conf, env={"KONGSIM_FAULTS": faults})
+    assert r.returncode == 1
+    assert r.stderr.startswith("Error: [PostgreSQL error] cluster_mutex callback threw an error: "
+                               "[PostgreSQL error] failed to run migration '018_310_to_320' up: ERROR: ")
+    assert r.stderr.endswith(HINT)
+    assert "core migrated up to: 017_300_to_310 (executed)" in r.stdout
+    assert "018_310_to_320" not in r.stdout
+    m = meta(pg_db)
+    assert m["core"]["pending"] == ["016_280_to_300"]
+    assert m["core"]["executed"][-1] == "017_300_to_310" and m["core"]["last"] == "017_300_to_310"
+    assert "018_310_to_320" not in m["core"]["executed"]
+    assert "http-log" not in m          # later subsystems never ran
+    assert pg_db["psql"]("SELECT count(*) FROM locks").strip() == "0"      # lock released
+    # what real Kong then requires: the recorded pending migration blocks a plain `up`
+    r = kong("3.4.2", "migrations", "up", "-c", db_conf)
+    assert r.returncode == 1 and "Database has pending migrations" in r.stderr
+    r = kong("3.4.2", "migrations", "list", "-c", db_conf)
+    assert r.returncode == 4 and "018_310_to_320" in r.stdout.split("New migrations available:")[1]
+    assert kong("3.4.2", "migrations", "finish", "-c", db_conf).returncode == 0
+    r = kong("3.4.2", "migrations", "up", "-c", db_conf)
+    assert r.returncode == 0 and "core migrated up to: 018_310_to_320 (executed)" in r.stdout
+
+
+def test_failing_migration_rolls_back_its_own_changes(kong, db_conf, pg_db, tmp_path):
+    kong("2.8.4", "migrations", "bootstrap", "-c", db_conf)
+    pg_db["psql"]("INSERT INTO services (id, name, host) VALUES ('11111111-1111-1111-1111-111111111111', 's', 'h');"
+                  "INSERT INTO routes (id, service_id, paths) VALUES "
+                  "('22222222-2222-2222-2222-222222222222', '11111111-1111-1111-1111-111111111111', ARRAY['/a/\\d+'])")
+    # fault through the prefix file this time
+    prefix = tmp_path / "prefix"
+    prefix.mkdir(exist_ok=True)
+    (prefix / "kongsim_faults.json").write_text(json.dumps({"migration_fail": "core:016_280_to_300"}))
+    r = kong("3.4.2", "migrations", "up", "-c", db_conf)
+    assert r.returncode == 1 and "failed to run migration '016_280_to_300' up" in r.stderr
+    assert pg_db["psql"]("SELECT array_to_string(paths, ' ') FROM routes").strip() == "/a/\\d+"
+    assert "016_280_to_300" not in str(meta(pg_db)["core"])
+
+
+def test_db_errors(kong, kong_conf, pg_db, tmp_path):
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    path = kong_conf({"pg_port": port, "pg_password": "x", "prefix": str(tmp_path / "p")})
+    r = kong("3.4.2", "migrations", "list", "-c", path)
+    assert r.returncode == 1
+    assert r.stderr == "Error: [PostgreSQL error] failed to retrieve PostgreSQL server_version_num: connection refused" + HINT
+    path = kong_conf(dict(pg_db["conf"], pg_password="wrong", prefix=str(tmp_path / "p")))
+    r = kong("3.4.2", "migrations", "bootstrap", "-c", path)
+    assert r.returncode == 1
+    assert "failed to retrieve PostgreSQL server_version_num: FATAL: password authentication failed" in r.stderr
+    assert "wrong" not in r.stderr + r.stdout
+
+
+def test_quiet_and_db_timeout_options(kong, db_conf):
+    r = kong("3.4.2", "migrations", "bootstrap", "-q", "--db-timeout", "30", "-c", db_conf)
+    assert (r.returncode, r.stdout) == (0, "")
+    r = kong("2.3.3", "migrations", "list", "-p", "/tmp", "-c", db_conf)
+    assert r.returncode == 1      # -p only from 2.4.0
+    r = kong("3.4.2", "migrations", "list", "-p", "/tmp/kongsim-x", "-c", db_conf)
+    assert r.returncode == 0
+
+
+def test_plugins_setting_limits_subsystems(kong, kong_conf, pg_db, tmp_path):
+    path = kong_conf(dict(pg_db["conf"], plugins="key-auth", prefix=str(tmp_path / "p")))
+    r = kong("3.4.2", "migrations", "bootstrap", "-c", path)
+    assert r.returncode == 0
+    subs = [ln.split()[1] for ln in r.stdout.splitlines() if ln.startswith("migrating ")]
+    assert subs == ["core", "key-auth"]
+    # enabling a bundled plugin later makes its migrations "new" (start would refuse)
+    r = kong("3.4.2", "migrations", "list", "-c", kong_conf(dict(pg_db["conf"], prefix=str(tmp_path / "p"))))
+    assert r.returncode == 5 and "acl: 000_base_acl" in r.stdout
