@@ -18,7 +18,7 @@ def _versions(text):
 def cmd_up(a):
     lab = Lab(a.dir)
     st = lab.up(a.topology, subnet=a.subnet, version=a.version, nodes=a.nodes, data_planes=a.data_planes,
-                offer=_versions(a.offer), seed_config=not a.no_seed)
+                offer=_versions(a.offer), seed_config=not a.no_seed, strict_lb=a.strict_lb)
     print("lab %s is up in %s (%.2f s): %d Kong nodes on %s, HAProxy %s" % (
         st["topology"], lab.dir, st.get("up_seconds", 0), sum(1 for n in st["nodes"] if n["start"]), st["version"], lab.lb_url()))
     print("inventory: %s" % lab.p("inventory.yml"))
@@ -119,6 +119,8 @@ def build_parser():
     up.add_argument("--subnet", default=os.environ.get("KONGOPS_LAB_SUBNET", "127.0.1"),
                     help="first three octets of the nodes' addresses (default %(default)s)")
     up.add_argument("--no-seed", action="store_true", help="do not seed the configuration")
+    up.add_argument("--strict-lb", action="store_true",
+                    help="HAProxy without retries/redispatch: requests sent to a dead node fail visibly")
     up.set_defaults(func=cmd_up)
     sub.add_parser("down", help="end everything the lab started and remove its directory").set_defaults(func=cmd_down)
     st = sub.add_parser("status", help="table of components, pids, versions, health")

@@ -27,8 +27,11 @@ STATES = ("ready", "drain", "maint")
 
 
 def render_config(frontend_host, frontend_port, servers, socket_path, pid_path, backend="kong_proxy",
-                  check_interval_ms=500):
+                  check_interval_ms=500, retry=True):
     """HAProxy configuration text.
+
+    ``retry=False`` ("strict" load balancer): no retry, no redispatch, so every request that a
+    careless rollout sends to a dead node reaches the client as an error instead of being repaired.
 
     ``servers``: list of dicts {name, host, port, check_port, check_path, disabled}. The health check
     asks the node's Status API (``check_port``/``check_path``, e.g. 8007 ``/status``) when it has one,
@@ -45,9 +48,16 @@ def render_config(frontend_host, frontend_port, servers, socket_path, pid_path, 
         "",
         "defaults",
         "    mode http",
-        "    option redispatch 1",
-        "    retries 3",
-        "    retry-on conn-failure empty-response response-timeout",
+    ]
+    if retry:
+        lines += [
+            "    option redispatch 1",
+            "    retries 3",
+            "    retry-on conn-failure empty-response response-timeout",
+        ]
+    else:
+        lines += ["    retries 0"]
+    lines += [
         "    timeout connect 1s",
         "    timeout client 30s",
         "    timeout server 10s",

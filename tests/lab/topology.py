@@ -131,7 +131,7 @@ class Lab:
 
     # -- up ------------------------------------------------------------------------------------
     def up(self, topology, subnet="127.0.1", version=DEFAULT_VERSION, nodes=3, data_planes=3, offer=None, seed_config=True,
-           wait=True):
+           wait=True, strict_lb=False):
         plan = self.plan(topology, subnet, version, nodes, data_planes, offer)
         t0 = time.monotonic()
         if self.state:
@@ -146,11 +146,13 @@ class Lab:
             _log("lab already up in %s: checking every component" % self.dir)
         else:
             self._check_addresses_free(plan)
+            _check_traversable(os.path.dirname(self.dir))
             os.makedirs(self.dir, exist_ok=True)
             os.chmod(self.dir, 0o755)
             self.state = dict(plan, dir=self.dir, python=lab_python(), created_at=_now(), seeded=False,
                               echo={"host": "127.0.0.1", "port": procs.free_port()},
-                              haproxy={"host": "127.0.0.1", "port": procs.free_port(), "backend": BACKEND},
+                              haproxy={"host": "127.0.0.1", "port": procs.free_port(), "backend": BACKEND,
+                                       "strict": bool(strict_lb)},
                               stats_port=None)
             self.save()
         self._layout()
@@ -399,7 +401,8 @@ class Lab:
         cfg = self.p("haproxy", "haproxy.cfg")
         pidfile = self.p("haproxy", "haproxy.pid")
         with open(cfg, "w") as f:
-            f.write(haproxy.render_config(h["host"], h["port"], servers, self.sock, pidfile, backend=BACKEND))
+            f.write(haproxy.render_config(h["host"], h["port"], servers, self.sock, pidfile, backend=BACKEND,
+                                          retry=not h.get("strict")))
         h.update({"config": cfg, "pidfile": pidfile, "socket": self.sock})
         if procs.owned(procs.read_pid(pidfile), "haproxy"):
             return
@@ -519,6 +522,19 @@ class Lab:
         shutil.rmtree(self.dir, ignore_errors=True)
         self.state = None
         return problems
+
+
+def _check_traversable(path):
+    """PostgreSQL runs as the postgres user: every ancestor of the lab must be searchable by others."""
+    path = os.path.abspath(path)
+    while True:
+        if os.path.exists(path) and not os.stat(path).st_mode & 0o001:
+            raise LabError("%s is not searchable by other users (mode %o); the postgres user could not reach the lab's "
+                           "databases: choose a --dir elsewhere (e.g. under /tmp)" % (path, os.stat(path).st_mode & 0o777))
+        parent = os.path.dirname(path)
+        if parent == path:
+            return
+        path = parent
 
 
 def installed_version(node_dir):
