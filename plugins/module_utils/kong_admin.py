@@ -192,6 +192,20 @@ def gather_facts(admin=None, status_api=None, count_entities=True):
     return facts
 
 
+def status_facts(status_api):
+    """Facts from the Status API alone (data planes usually have no Admin API)."""
+    facts = {"source": "status_api"}
+    st = status_api.get("/status")
+    facts["configuration_hash"] = (st or {}).get("configuration_hash")
+    facts["database_reachable"] = ((st or {}).get("database") or {}).get("reachable")
+    facts["server"] = (st or {}).get("server")
+    ready, reason, supported = readiness(status_api)
+    if not supported:
+        ready = facts["database_reachable"] is not False
+    facts.update({"ready": ready, "ready_reason": reason, "ready_endpoint": supported})
+    return facts
+
+
 def prefix_facts(prefix):
     """What the prefix says without any API: the nginx pid and whether that process exists."""
     out = {"prefix": prefix, "pid": None, "pid_running": False, "kong_env": False}

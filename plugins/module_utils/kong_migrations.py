@@ -155,7 +155,8 @@ def converge(cli, desired, finish_pending=False, run_up=False, confirm_reset=Fal
         result["commands"] = [list(c) for c in cli.commands]
         return _finish(result, before, before)
 
-    deadline = clock() + (lock_timeout if lock_timeout is not None else DEFAULT_LOCK_TIMEOUT)
+    wait_limit = lock_timeout if lock_timeout is not None else DEFAULT_LOCK_TIMEOUT
+    deadline = None  # starts at the first 'aborted' answer: we wait up to lock_timeout for the lock itself
     delay = 0.5
     current = before
     done = 0
@@ -193,6 +194,8 @@ def converge(cli, desired, finish_pending=False, run_up=False, confirm_reset=Fal
                 _finish(result, before, after)
                 raise MigrationsFailed("another node holds Kong's 'migrations' lock (kong migrations %s aborted) and "
                                        "wait_for_lock=false" % step, result)
+            if deadline is None:
+                deadline = clock() + wait_limit
             if clock() >= deadline:
                 after = _safe_state(cli)
                 result["after"] = _norm(after)

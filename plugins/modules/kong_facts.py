@@ -17,6 +17,8 @@ description:
     and, if given, the Status API (C(/status/ready) from Kong 3.3).
   - Without an Admin API (or when it does not answer), reports what O(kong_bin) and O(prefix) tell; the
     version from C(kong version), and whether the node runs from C(kong health) and the prefix's C(pids/nginx.pid).
+  - With only O(status_url) (a data plane usually has no Admin API), readiness and the configuration hash come
+    from the Status API (C(source=status_api)), merged with the CLI facts when O(kong_bin) or O(prefix) is given.
   - For health gates, the preflight and the upgrade report. Never changes anything.
 author:
   - kongops.upgrade contributors
@@ -98,7 +100,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 source:
-  description: V(admin_api) or V(cli).
+  description: V(admin_api), V(status_api) or V(cli).
   returned: always
   type: str
 version:
@@ -161,6 +163,7 @@ from ansible_collections.kongops.upgrade.plugins.module_utils.kong_admin import 
     KongApiUnreachable,
     gather_facts,
     prefix_facts,
+    status_facts,
 )
 from ansible_collections.kongops.upgrade.plugins.module_utils.kong_cli import KongCli, KongCliError
 
@@ -202,7 +205,7 @@ def main():
             kong_bin=dict(type="path"),
             prefix=dict(type="path"),
         ),
-        required_one_of=[["admin_url", "kong_bin", "prefix"]],
+        required_one_of=[["admin_url", "status_url", "kong_bin", "prefix"]],
         required_together=[["client_cert", "client_key"]],
         supports_check_mode=True,
     )
@@ -223,7 +226,22 @@ def main():
             module.exit_json(changed=False, **facts)
         except KongApiError as e:
             module.fail_json(msg=e.message, status=e.status, body=e.body, changed=False)
-    module.exit_json(changed=False, **cli_facts(module, p["kong_bin"], p["prefix"]))
+    facts = {}
+    if p["kong_bin"] or p["prefix"]:
+        facts.update(cli_facts(module, p["kong_bin"], p["prefix"]))
+    if p["status_url"]:
+        try:
+            sfacts = status_facts(KongApiClient(p["status_url"], **tls))
+        except KongApiError as e:
+            if not facts:
+                module.fail_json(msg=e.message, changed=False)
+            facts["status_error"] = e.message
+        else:
+            running = facts.get("running")
+            facts.update(sfacts)
+            if running is not None:
+                facts["running"] = running
+    module.exit_json(changed=False, **facts)
 
 
 if __name__ == "__main__":
