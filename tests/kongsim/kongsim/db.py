@@ -306,7 +306,6 @@ def column_def(col):
     return '"%s" %s%s' % (name, col.sqltype, extra)
 
 
-
 def create_table_sql(kind):
     """CREATE TABLE statement of an entity table (used by the migrations that create it)."""
     ent = ENTITIES[kind]
