@@ -358,7 +358,7 @@ def merge_releases(extra=None, base=None):
             existing[0].update({k: v for k, v in clean.items() if k != "version"})
             continue
         props, _source = inherit_properties(catalog, clean["edition"], version)
-        props.update({k: v for k, v in clean.items()})
+        props.update(clean)
         catalog.append(props)
     # lts is a line property: propagate a line's flag to all its releases.
     lts_lines = set((r["edition"], line_of(Version(r["version"]))) for r in catalog if r.get("lts"))

@@ -353,9 +353,8 @@ def _summary(planner, current, target, chain, guaranteed, strategies, warnings):
     if not chain:
         return head + "already at the target version; nothing to upgrade."
     steps = "; ".join("%s -> %s (%s)" % (a.text, b.text, e["kind"]) for a, b, e in chain)
-    text = head + "%d hop%s, %s: %s. " % (len(chain), "" if len(chain) == 1 else "s",
-                                           "every hop guaranteed by Kong's upgrade policy" if guaranteed else "NOT guaranteed by Kong's upgrade policy",
-                                           steps)
+    verdict = "every hop guaranteed by Kong's upgrade policy" if guaranteed else "NOT guaranteed by Kong's upgrade policy"
+    text = head + "%d hop%s, %s: %s. " % (len(chain), "" if len(chain) == 1 else "s", verdict, steps)
     if planner.mode == "hybrid":
         text += ("For each hop, upgrade the control planes first (%s), then roll the data planes (%s). "
                  % (" or ".join(strategies["control_plane"]), " ".join(strategies["data_plane"])))
@@ -420,11 +419,11 @@ def plan_upgrade(current_version, target_version, deployment_mode="traditional",
                 alternative = planner.search(cur, tgt)
                 planner.allow = False
                 if alternative is not None:
+                    shortest = " -> ".join([cur.text] + [b.text for _a, b, _e in alternative])
                     raise UpgradePathError(
                         "No guaranteed upgrade path from %s to %s: Kong guarantees only patch, adjacent-minor and adjacent-LTS hops (and the "
                         "required crossings of its version policy). Rerun with allow_unguaranteed=true to get the shortest supported path (%s), "
-                        "or choose a target reachable by guaranteed hops." % (cur.text, tgt.text,
-                                                                             " -> ".join([cur.text] + [b.text for _a, b, _e in alternative])))
+                        "or choose a target reachable by guaranteed hops." % (cur.text, tgt.text, shortest))
             raise UpgradePathError("No supported upgrade path from %s to %s: %s." % (cur.text, tgt.text, _why))
     _hop_warnings(planner, chain, warnings)
     _crossing_warnings(planner, cur, tgt, warnings)

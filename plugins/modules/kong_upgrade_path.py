@@ -27,7 +27,7 @@ description:
     catalog is accepted when it parses; its properties are those of the nearest known release below it.
   - Read-only. Never changes anything; C(changed) is always false.
 author:
-  - kongops.upgrade contributors
+  - kongops.upgrade contributors (@kongops)
 requirements:
   - packaging (Python library)
 extends_documentation_fragment:
@@ -263,8 +263,8 @@ def _argument_spec():
 def main():
     module = AnsibleModule(argument_spec=_argument_spec(), supports_check_mode=True)
     if not HAS_PACKAGING:
-        module.fail_json(msg=missing_required_lib("packaging"), exception="".join(traceback.format_exception_only(type(PACKAGING_IMPORT_ERROR),
-                                                                                                                   PACKAGING_IMPORT_ERROR)))
+        detail = "".join(traceback.format_exception_only(type(PACKAGING_IMPORT_ERROR), PACKAGING_IMPORT_ERROR))
+        module.fail_json(msg=missing_required_lib("packaging"), exception=detail)
     params = module.params
     # Suboptions left unset come back as None: drop them so the catalog inherits them.
     releases = [dict((k, v) for k, v in entry.items() if v is not None) for entry in params["releases"] or []]
