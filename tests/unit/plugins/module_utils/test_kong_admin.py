@@ -118,3 +118,11 @@ def test_prefix_facts(tmp_path):
     assert f["pid"] == os.getpid() and f["pid_running"] is True
     (tmp_path / "pids" / "nginx.pid").write_text("999999999\n")
     assert ka.prefix_facts(str(tmp_path))["pid_running"] is False
+
+
+def test_status_facts_data_plane(server):
+    FakeKongHandler.routes = {"/status": (200, {"configuration_hash": "c" * 32, "server": {"total_requests": 1}}),
+                              "/status/ready": (503, {"message": "no configuration available (configuration hash is not initialized)"})}
+    f = ka.status_facts(ka.KongApiClient(server))
+    assert f["source"] == "status_api" and f["configuration_hash"] == "c" * 32
+    assert f["ready"] is False and "not initialized" in f["ready_reason"]
