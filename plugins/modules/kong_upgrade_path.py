@@ -106,8 +106,10 @@ options:
         description: As a control plane, how many minors lower a data plane may be (unset = any lower minor).
         type: int
 notes:
-  - Each planned warning is also emitted as an Ansible warning. Because Ansible reserves the C(warnings) key of a module
-    result, the list is returned as RV(plan_warnings); the filter P(kongops.upgrade.upgrade_path#filter) returns it as C(warnings).
+  - Each warning of the plan is emitted as an Ansible warning, so it is displayed and appears in the registered result's
+    standard C(warnings) list (which Ansible may extend with its own warnings). The exact list is returned as
+    RV(plan_warnings), because Ansible reserves the C(warnings) key of a module result. The filter
+    P(kongops.upgrade.upgrade_path#filter) returns it as C(warnings).
   - Same planner as the filter P(kongops.upgrade.upgrade_path#filter). See C(docs/upgrade-paths.md) in the collection.
 seealso:
   - name: Upgrading Kong Gateway
