@@ -41,8 +41,16 @@ CACHE_FILE = "config.cache.json.gz"
 UNINITIALIZED_HASH = "0" * 32
 
 
+_log_time = [0, ""]
+
+
 def now_log():
-    return datetime.datetime.now().strftime("%Y/%m/%d %H:%M:%S")
+    """nginx's log time, formatted once per second."""
+    now = int(time.time())
+    if _log_time[0] != now:
+        _log_time[1] = datetime.datetime.fromtimestamp(now).strftime("%Y/%m/%d %H:%M:%S")
+        _log_time[0] = now
+    return _log_time[1]
 
 
 class Snapshot(object):

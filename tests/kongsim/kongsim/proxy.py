@@ -16,17 +16,18 @@ Plugins simulated on the proxy path: ``request-termination`` and ``key-auth`` (e
 plugins survive an upgrade); other plugins are accepted and ignored.
 """
 
-import http.client
 import itertools
 import socket
 import threading
 import time
 from urllib.parse import parse_qs
 
-from kongsim.httpserv import NodeHandler
+from kongsim.httpserv import Headers, NodeHandler, read_headers
 
 HOP_BY_HOP = frozenset(["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
                         "upgrade", "proxy-authenticate", "proxy-authorization", "content-length"])
+REPLACED = frozenset(["host", "x-forwarded-for", "x-real-ip", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port",
+                      "x-forwarded-path"])
 NO_ROUTE = {"message": "no Route matched with those values"}
 BAD_GATEWAY = {"message": "An invalid response was received from the upstream server"}
 GATEWAY_TIMEOUT = {"message": "The upstream server is timed out"}
@@ -38,20 +39,81 @@ _pool = threading.local()
 _rr = itertools.count()
 
 
+class UpstreamError(Exception):
+    pass
+
+
+class UpstreamConn(object):
+    """One keep-alive HTTP/1.1 connection to an upstream, with a light response parser."""
+
+    def __init__(self, host, port, timeout):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.rfile = self.sock.makefile("rb")
+
+    def close(self):
+        try:
+            self.rfile.close()
+            self.sock.close()
+        except OSError:
+            pass
+
+    def exchange(self, method, uri, headers, body, timeout):
+        """Send one request, read one response: (status, reason, [(k, v)], body, will_close)."""
+        self.sock.settimeout(timeout)
+        head = ["%s %s HTTP/1.1\r\n" % (method, uri)]
+        for k, v in headers:
+            head.append("%s: %s\r\n" % (k, v))
+        head.append("\r\n")
+        self.sock.sendall("".join(head).encode("iso-8859-1") + (body or b""))
+        line = self.rfile.readline(65537)
+        if not line:
+            raise UpstreamError("upstream prematurely closed connection")
+        parts = line.decode("iso-8859-1").rstrip("\r\n").split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/"):
+            raise UpstreamError("upstream sent an invalid status line")
+        status = int(parts[1])
+        reason = parts[2] if len(parts) > 2 else ""
+        try:
+            pairs = read_headers(self.rfile)
+        except ValueError as e:
+            raise UpstreamError(str(e))
+        h = Headers(pairs)
+        will_close = (h.get("Connection") or "").lower() == "close" or parts[0] == "HTTP/1.0"
+        if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
+            data = b""
+        elif "chunked" in (h.get("Transfer-Encoding") or "").lower():
+            chunks = []
+            while True:
+                size = int(self.rfile.readline(65537).split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline(65537)
+            data = b"".join(chunks)
+        elif h.get("Content-Length") is not None:
+            n = int(h.get("Content-Length"))
+            data = self.rfile.read(n)
+            if len(data) != n:
+                raise UpstreamError("upstream prematurely closed connection while reading the body")
+        else:
+            data = self.rfile.read()
+            will_close = True
+        return status, reason, pairs, data, will_close
+
+
 def _conn(host, port, timeout):
     conns = getattr(_pool, "conns", None)
     if conns is None:
         conns = _pool.conns = {}
     key = (host, port)
     c = conns.get(key)
-    reused = c is not None
-    if c is None:
-        c = conns[key] = http.client.HTTPConnection(host, port, timeout=timeout)
-    else:
-        c.timeout = timeout
-        if c.sock is not None:
-            c.sock.settimeout(timeout)
-    return c, reused
+    if c is not None:
+        return c, True
+    c = conns[key] = UpstreamConn(host, port, timeout)
+    return c, False
 
 
 def _drop(host, port):
@@ -140,59 +202,65 @@ class ProxyHandler(NodeHandler):
                 return self._kong_response(503, UNAVAILABLE, t0)
             host, port = _split_target(targets[next(_rr) % len(targets)])
         timeout = max(int(svc.get("connect_timeout") or 60000), int(svc.get("read_timeout") or 60000)) / 1000.0
-        headers = {}
-        for k, v in self.headers.items():
-            if k.lower() not in HOP_BY_HOP and k.lower() != "host":
-                headers[k] = v
         client_ip = self.client_address[0]
+        hdrs = []
+        for k, v in self.headers.items():
+            lk = k.lower()
+            if lk not in HOP_BY_HOP and lk not in REPLACED:
+                hdrs.append((k, v))
         prev = self.headers.get("X-Forwarded-For")
-        headers["X-Forwarded-For"] = (prev + ", " + client_ip) if prev else client_ip
-        headers["X-Real-IP"] = client_ip
-        headers["X-Forwarded-Proto"] = "http"
-        headers["X-Forwarded-Host"] = (self.headers.get("Host") or "").split(":")[0]
-        headers["X-Forwarded-Port"] = str(self.server.server_port)
-        headers["X-Forwarded-Path"] = self.path.partition("?")[0]
+        hdrs.append(("X-Forwarded-For", (prev + ", " + client_ip) if prev else client_ip))
+        hdrs.append(("X-Real-IP", client_ip))
+        hdrs.append(("X-Forwarded-Proto", "http"))
+        hdrs.append(("X-Forwarded-Host", (self.headers.get("Host") or "").split(":")[0]))
+        hdrs.append(("X-Forwarded-Port", str(self.server.server_port)))
+        hdrs.append(("X-Forwarded-Path", self.path.partition("?")[0]))
         if m.route.get("preserve_host"):
-            headers["Host"] = self.headers.get("Host") or host
+            hdrs.append(("Host", self.headers.get("Host") or host))
         else:
-            headers["Host"] = host if port in (80, 443) else "%s:%d" % (host, port)
-        for k, v in extra_req:
-            headers[k] = v
+            hdrs.append(("Host", host if port in (80, 443) else "%s:%d" % (host, port)))
+        hdrs.extend(extra_req)
         if body or self.command in ("POST", "PUT", "PATCH"):
-            headers["Content-Length"] = str(len(body))
+            hdrs.append(("Content-Length", str(len(body))))
         t_up = time.time()
-        resp = None
+        result = None
         for attempt in (1, 2):
-            c, reused = _conn(host, port, timeout)
             try:
-                c.request(self.command, m.upstream_uri, body=body or None, headers=headers)
-                resp = c.getresponse()
-                data = resp.read()
+                c, reused = _conn(host, port, timeout)
+            except socket.timeout:
+                return self._kong_response(504, GATEWAY_TIMEOUT, t0)
+            except OSError:
+                return self._kong_response(502, BAD_GATEWAY, t0)
+            try:
+                result = c.exchange(self.command, m.upstream_uri, hdrs, body, timeout)
                 break
             except socket.timeout:
                 _drop(host, port)
                 return self._kong_response(504, GATEWAY_TIMEOUT, t0)
-            except (http.client.HTTPException, OSError):
+            except (UpstreamError, OSError, ValueError):
                 _drop(host, port)
                 if reused and attempt == 1:
                     continue  # a stale keep-alive connection: retry once on a fresh one
                 return self._kong_response(502, BAD_GATEWAY, t0)
+        status, reason, up_headers, data, will_close = result
         up_ms = int((time.time() - t_up) * 1000)
-        if resp.will_close:
+        if will_close:
             _drop(host, port)
-        self.send_response_only(resp.status, resp.reason)
-        for k, v in resp.getheaders():
+        out = ["HTTP/1.1 %d %s\r\n" % (status, reason)]
+        for k, v in up_headers:
             if k.lower() not in HOP_BY_HOP:
-                self.send_header(k, v)
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("X-Kong-Upstream-Latency", str(up_ms))
-        self.send_header("X-Kong-Proxy-Latency", str(max(0, int((t_up - t0) * 1000))))
-        self.send_header("Via", self.node.via)
-        self.send_header("X-Kong-Node", self.node.hostname)
-        if self.server.closing:
-            self.send_header("Connection", "close")
+                out.append("%s: %s\r\n" % (k, v))
+        out.append("Content-Length: %d\r\n" % len(data))
+        out.append("X-Kong-Upstream-Latency: %d\r\n" % up_ms)
+        out.append("X-Kong-Proxy-Latency: %d\r\n" % max(0, int((t_up - t0) * 1000)))
+        out.append("Via: %s\r\n" % node.via)
+        out.append("X-Kong-Node: %s\r\n" % node.hostname)
+        if self.server.closing or self.close_connection:
+            out.append("Connection: close\r\n")
             self.close_connection = True
-        self.end_headers()
+        out.append("\r\n")
+        payload = "".join(out).encode("iso-8859-1")
         if self.command != "HEAD":
-            self.wfile.write(data)
-        self.log_request(resp.status)
+            payload += data
+        self.wfile.write(payload)
+        self.log_request(status)
