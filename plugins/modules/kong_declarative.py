@@ -308,8 +308,8 @@ def main():
                                 "cmd": cli.commands[-1]}
         if rc != 0:
             what = "the converted content of %s" % path if conv["changed"] else path
-            module.fail_json(msg="kong %s rejects %s (nothing written): %s" % (cli.version()["version"], what,
-                                                                             kong_error_message(err) or (out + err).strip()), **result)
+            reason = kong_error_message(err) or (out + err).strip()
+            module.fail_json(msg="kong %s rejects %s (nothing written): %s" % (cli.version()["version"], what, reason), **result)
 
     # 3. write
     if write_needed:
