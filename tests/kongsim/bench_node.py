@@ -14,6 +14,7 @@ import http.client
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -76,7 +77,13 @@ def main(argv=None):
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
     base = tempfile.mkdtemp(prefix="kongsim-bench-")
-    up = Upstream(name="bench")
+    # The upstream runs in its own process, so it does not share this process's GIL with the clients.
+    env = dict(os.environ, PYTHONPATH=HERE + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    up_proc = subprocess.Popen([sys.executable, "-m", "kongsim.nodetools", "upstream", "--name", "bench"],
+                               stdout=subprocess.PIPE, env=env, text=True)
+    up = Upstream.__new__(Upstream)
+    up.host, up.port = "127.0.0.1", int(up_proc.stdout.readline())
+    up.url = "http://%s:%d" % (up.host, up.port)
     nodes = None
     try:
         kong = install.install(a.version, os.path.join(base, "kong-" + a.version), sys.executable)
@@ -115,7 +122,8 @@ def main(argv=None):
     finally:
         if nodes is not None:
             nodes.cleanup()
-        up.close()
+        up_proc.terminate()
+        up_proc.wait(10)
         shutil.rmtree(base, ignore_errors=True)
 
 

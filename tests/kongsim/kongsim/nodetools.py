@@ -19,6 +19,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from kongsim.httpserv import NodeHandler
+
 
 def _bindable(host, port):
     s = socket.socket()
@@ -44,6 +46,8 @@ def free_address(ports=(8000, 8001, 8005, 8007), rng=random):
 class _UpstreamHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
+    parse_request = NodeHandler.parse_request        # the light header parser
+    date_time_string = NodeHandler.date_time_string
 
     def _answer(self):
         n = int(self.headers.get("Content-Length") or 0)
@@ -225,3 +229,27 @@ def wait_for(pred, timeout=10.0, interval=0.1):
             last = None
         time.sleep(interval)
     return last
+
+
+def main(argv=None):
+    """``python -m kongsim.nodetools upstream --host H --port P``: run an Upstream until SIGTERM."""
+    import argparse
+    import sys
+    p = argparse.ArgumentParser()
+    p.add_argument("what", choices=["upstream"])
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--name", default="upstream")
+    a = p.parse_args(argv)
+    u = Upstream(a.host, a.port, a.name)
+    sys.stdout.write("%d\n" % u.port)
+    sys.stdout.flush()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop.wait()
+    u.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
