@@ -108,6 +108,10 @@ class Node(object):
         self.database = self.conf.get("database")
         self.faults = kfaults.load(self.prefix)
         self.hostname = os.environ.get("KONGSIM_NODE_NAME") or socket.gethostname()
+        # X-Kong-Node (simulator-only header): KONGSIM_NODE_NAME, else the node's own proxy address
+        # (lab nodes share one hostname but each has its own 127.x.y.z), else the hostname.
+        own = [lst.host for lst in (self.conf.get("proxy_listen") or []) if lst.host not in ("0.0.0.0", "::", "*")]
+        self.node_name = os.environ.get("KONGSIM_NODE_NAME") or (own[0] if own else self.hostname)
         self.node_id = self._node_id()
         self.server_header = "kong/%s" % release.admin_api_version
         self.via = "kong/%s" % release.admin_api_version

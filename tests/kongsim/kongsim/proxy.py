@@ -10,7 +10,7 @@ What a client sees, as with Kong:
   upstream server"}``; upstream too slow (``read_timeout``): 504 ``{"message":"The upstream server
   is timed out"}``; responses Kong makes itself carry ``Server: kong/<version>``;
 - every response carries ``X-Kong-Node: <node name>`` (simulator-only header, so the lab's load
-  generator can tell which node answered; ``KONGSIM_NODE_NAME`` or the hostname).
+  generator can tell which node answered; ``KONGSIM_NODE_NAME``, else the node's proxy address).
 
 Plugins simulated on the proxy path: ``request-termination`` and ``key-auth`` (enough to see that
 plugins survive an upgrade); other plugins are accepted and ignored.
@@ -149,7 +149,7 @@ class ProxyHandler(NodeHandler):
 
     def _kong_response(self, status, body, t0, headers=None):
         hdrs = [("X-Kong-Response-Latency", str(int((time.time() - t0) * 1000))),
-                ("X-Kong-Node", self.node.hostname)] + list(headers or [])
+                ("X-Kong-Node", self.node.node_name)] + list(headers or [])
         self.send_json(status, body, headers=hdrs)
 
     def _proxy(self, node, t0):
@@ -169,7 +169,7 @@ class ProxyHandler(NodeHandler):
             code = int(cfg.get("status_code") or 503)
             if cfg.get("body"):
                 self.send_raw(code, cfg["body"], content_type=cfg.get("content_type") or "application/json",
-                              headers=[("X-Kong-Node", node.hostname)])
+                              headers=[("X-Kong-Node", node.node_name)])
                 return
             return self._kong_response(code, {"message": cfg.get("message") or "Service unavailable"}, t0)
         if "key-auth" in plugins:
@@ -254,7 +254,7 @@ class ProxyHandler(NodeHandler):
         out.append("X-Kong-Upstream-Latency: %d\r\n" % up_ms)
         out.append("X-Kong-Proxy-Latency: %d\r\n" % max(0, int((t_up - t0) * 1000)))
         out.append("Via: %s\r\n" % node.via)
-        out.append("X-Kong-Node: %s\r\n" % node.hostname)
+        out.append("X-Kong-Node: %s\r\n" % node.node_name)
         if self.server.closing or self.close_connection:
             out.append("Connection: close\r\n")
             self.close_connection = True
