@@ -159,24 +159,28 @@ def main():
                  ("kong_pg_backup custom", lambda: module("custom", 1))]
         times = dict((name, []) for name, _ in cases)
         details = {}
+        own = {}  # module total / the module's own pg_dump phase, measured in the same call: immune to noise between runs
         for r in range(args.rounds):
             for name, fn in cases:
                 value = fn()
                 if isinstance(value, tuple):
                     value, dump_size, durations = value
                     details[name] = (dump_size, durations)
+                    own.setdefault(name, []).append(durations["total"] / durations["dump"])
                 times[name].append(value)
                 print("  round %d: %-34s %7.2fs" % (r + 1, name, value), flush=True)
         med = dict((k, statistics.median(v)) for k, v in times.items())
         print()
         print("database: %d MB (pg_database_size); rounds: %d; machine: %d cores, load %s" % (
             size // (1024 * 1024), args.rounds, os.cpu_count(), " ".join("%.1f" % x for x in os.getloadavg())))
-        print("%-34s %9s %22s %20s" % ("case", "median s", "ratio vs bare same fmt", "ratio vs bare -Fc"))
+        print("%-34s %9s %22s %20s %24s" % ("case", "median s", "ratio vs bare same fmt", "ratio vs bare -Fc",
+                                             "total / own pg_dump phase"))
         rows = [("bare pg_dump -Fc", None), ("bare pg_dump -Fd -j2", None),
                 ("kong_pg_backup custom", "bare pg_dump -Fc"), ("kong_pg_backup directory jobs=2", "bare pg_dump -Fd -j2")]
         for name, base in rows:
             same = "%.3f" % (med[name] / med[base]) if base else "-"
-            print("%-34s %9.2f %22s %20.3f" % (name, med[name], same, med[name] / med["bare pg_dump -Fc"]))
+            inner = "%.3f" % statistics.median(own[name]) if name in own else "-"
+            print("%-34s %9.2f %22s %20.3f %24s" % (name, med[name], same, med[name] / med["bare pg_dump -Fc"], inner))
         for name, (dump_size, durations) in details.items():
             print("%s: dump %d MB, phases %s" % (name, dump_size // (1024 * 1024), durations))
     finally:

@@ -430,8 +430,7 @@ def verify_by_restore(params, runner, backup_dir, manifest, pg_restore, jobs, co
                 sconn.close()
             return compare_state(manifest, counts, meta, sums)
         finally:
-            with conn.cursor() as cur:
-                cur.execute(pg_common.pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pg_common.pgsql.Identifier(scratch)))
+            pg_common.drop_database(conn, scratch, force=True)
     finally:
         conn.close()
 

@@ -290,3 +290,16 @@ def describe_sessions(sessions):
     """``pid 123 (kong@127.0.0.1, application_name 'kong')``, joined, for messages."""
     return "; ".join("pid %s (%s@%s, application_name %r, %s)" % (
         s["pid"], s["user"], s["client_addr"], s["application_name"], s["state"]) for s in sessions)
+
+
+def drop_database(conn, dbname, force=False):
+    """``DROP DATABASE IF EXISTS``; with ``force``, other sessions are ended first (``WITH (FORCE)`` from PostgreSQL 13)."""
+    ident = pgsql.Identifier(dbname)
+    with conn.cursor() as cur:
+        if force and server_version(conn) >= (13,):
+            cur.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
+            return
+        if force:
+            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                        (dbname,))
+        cur.execute(pgsql.SQL("DROP DATABASE IF EXISTS {}").format(ident))

@@ -92,7 +92,13 @@ def run_restore(params, runner, check_mode=False):
     tool = params["psql_path"] if plain else params["pg_restore_path"]
     tool_ver = tool_version(runner, tool)
 
-    conn = pg_common.connect(params, dbname=maintenance_db)
+    # Without create, the target itself is enough (some servers do not let Kong's role into maintenance_db).
+    try:
+        conn = pg_common.connect(params, dbname=maintenance_db if create else target)
+    except pg_common.psycopg.OperationalError as exc:
+        if not create and "does not exist" in str(exc):
+            raise BackupError("database %s does not exist; set create=true to create it" % target)
+        raise
     try:
         server_ver = pg_common.server_version(conn)
         check_tool("psql" if plain else "pg_restore", tool, tool_ver, server_ver)
@@ -136,11 +142,10 @@ def run_restore(params, runner, check_mode=False):
     if create:
         conn = pg_common.connect(params, dbname=maintenance_db)
         try:
+            if exists:
+                pg_common.drop_database(conn, target, force=force)
             with conn.cursor() as cur:
                 ident = pg_common.pgsql.Identifier(target)
-                if exists:
-                    drop = "DROP DATABASE IF EXISTS {} WITH (FORCE)" if force else "DROP DATABASE IF EXISTS {}"
-                    cur.execute(pg_common.pgsql.SQL(drop).format(ident))
                 stmt = pg_common.pgsql.SQL("CREATE DATABASE {}").format(ident)
                 if params.get("owner"):
                     stmt = pg_common.pgsql.SQL("CREATE DATABASE {} OWNER {}").format(ident, pg_common.pgsql.Identifier(params["owner"]))
