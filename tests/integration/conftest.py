@@ -100,6 +100,10 @@ def _prepare_kong_root(versions):
     with _file_lock(KONG_ROOT_CACHE / ".lock"):
         if done.exists():
             return root
+        # Installs made from older simulator sources are of no further use.
+        for stale in KONG_ROOT_CACHE.iterdir():
+            if stale.is_dir() and stale != root:
+                shutil.rmtree(str(stale), ignore_errors=True)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([str(KONGSIM_DIR)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
         for version in versions:
