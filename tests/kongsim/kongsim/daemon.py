@@ -300,9 +300,14 @@ class Node(object):
     # -- lifecycle ---------------------------------------------------------------------------------------
     def bind_all(self):
         from kongsim import admin, proxy, status, clustering
-        plan = [("proxy", "proxy_listen", proxy.ProxyHandler),
-                ("admin", "admin_listen", admin.AdminHandler),
-                ("status", "status_listen", status.StatusHandler)]
+        # As in Kong's nginx_kong.lua template: no proxy server on a control plane, no Admin API
+        # on a data plane.
+        plan = []
+        if self.role != "control_plane":
+            plan.append(("proxy", "proxy_listen", proxy.ProxyHandler))
+        if self.role != "data_plane":
+            plan.append(("admin", "admin_listen", admin.AdminHandler))
+        plan.append(("status", "status_listen", status.StatusHandler))
         if self.role == "control_plane":
             plan.append(("cluster", "cluster_listen", clustering.ClusterHandler))
         from kongsim.httpserv import NodeHTTPServer

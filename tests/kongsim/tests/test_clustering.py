@@ -169,3 +169,20 @@ def test_cp_with_pending_migrations_pushes_its_database_configuration(nodes, pg_
     dp = data_plane(nodes, cp, certs, "3.4.2", "dp")
     assert wait_for(lambda: http("GET", dp.proxy + "/items/5")[0] == 200, 10)
     assert pid_alive(cp.pid())
+
+
+def test_cp_has_no_proxy_and_dp_has_no_admin_api(nodes, pg_db, certs):
+    """Kong's nginx template: no proxy server on a control plane, no Admin API on a data plane,
+    whatever proxy_listen / admin_listen say."""
+    cp = nodes.node("3.4.2", "cpx", dict(pg_db["conf"], role="control_plane", **certs))
+    assert cp.run("migrations", "bootstrap", "-c", cp.conf_path).returncode == 0
+    assert cp.start().returncode == 0
+    assert http("GET", cp.admin + "/")[0] == 200
+    with pytest.raises(OSError):
+        http("GET", cp.proxy + "/", timeout=2)
+    dp = nodes.node("3.4.2", "dpx", dict(role="data_plane", database="off", cluster_control_plane="%s:8005" % cp.host, **certs))
+    assert dp.start().returncode == 0
+    assert http("GET", dp.status + "/status")[0] == 200
+    assert wait_for(lambda: http("GET", dp.proxy + "/")[0] == 404, 5)
+    with pytest.raises(OSError):
+        http("GET", dp.admin + "/", timeout=2)
