@@ -186,3 +186,15 @@ def test_cp_has_no_proxy_and_dp_has_no_admin_api(nodes, pg_db, certs):
     assert wait_for(lambda: http("GET", dp.proxy + "/")[0] == 404, 5)
     with pytest.raises(OSError):
         http("GET", dp.admin + "/", timeout=2)
+
+
+def test_plugin_missing_on_dp_withholds_configuration(nodes, pg_db, certs, upstream):
+    cp = control_plane(nodes, pg_db, certs, "3.4.2", upstream)
+    assert http("POST", cp.admin + "/plugins", {"name": "key-auth"})[0] == 201
+    dp = nodes.node("3.4.2", "dpp", dict(role="data_plane", database="off", plugins="cors",
+                                         cluster_control_plane="%s:8005" % cp.host, **certs))
+    assert dp.start().returncode == 0
+    row = wait_for(lambda: dp_row(cp, "3.4.2"), 10)
+    assert row["sync_status"] == "plugin_set_incompatible"
+    assert dp_hash(dp) == "0" * 32
+    assert http("GET", dp.proxy + "/items/1")[0] == 404
