@@ -113,7 +113,7 @@ class KongApiClient:
         items = []
         query = {"size": page_size}
         next_path = path
-        for _ in range(max_pages):
+        for _page in range(max_pages):
             body = self.get(next_path, query=query)
             items.extend((body or {}).get("data") or [])
             nxt = (body or {}).get("next")

@@ -23,9 +23,14 @@ description:
     A file already at V(3.0) is not changed (regex-like paths without C(~) in it are reported as warnings).
   - Idempotent; a converted file converts to itself and an identical backup is not taken twice.
 author:
-  - kongops.upgrade contributors
+  - kongops.upgrade contributors (@kongops)
 extends_documentation_fragment:
   - kongops.upgrade.attributes.actiongroup_change
+attributes:
+  check_mode:
+    description: Can run in check mode and return changed status prediction without modifying the target.
+  diff_mode:
+    description: Returns details on what has changed (or would change in check mode) when in diff mode.
 options:
   path:
     description:
@@ -275,7 +280,7 @@ def main():
         if existing:
             result["backup_file"] = existing
         else:
-            stamp = datetime.datetime.utcnow().strftime("%Y%m%dT%H%M%S%fZ")
+            stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
             target = os.path.join(backup_dir, "%s.%s" % (base, stamp))
             result["backup_file"] = target
             result["changed"] = True

@@ -21,9 +21,14 @@ description:
     from the Status API (C(source=status_api)), merged with the CLI facts when O(kong_bin) or O(prefix) is given.
   - For health gates, the preflight and the upgrade report. Never changes anything.
 author:
-  - kongops.upgrade contributors
+  - kongops.upgrade contributors (@kongops)
 extends_documentation_fragment:
   - kongops.upgrade.attributes.info_module
+attributes:
+  check_mode:
+    description: Can run in check mode and return changed status prediction without modifying the target.
+  diff_mode:
+    description: Returns details on what has changed (or would change in check mode) when in diff mode.
 options:
   admin_url:
     description:

@@ -23,9 +23,14 @@ description:
   - C(kong migrations finish) is the point of no return of an upgrade; after it, nodes of the previous
     version are no longer compatible with the database and rollback means restoring a backup.
 author:
-  - kongops.upgrade contributors
+  - kongops.upgrade contributors (@kongops)
 extends_documentation_fragment:
   - kongops.upgrade.attributes.actiongroup_change
+attributes:
+  check_mode:
+    description: Can run in check mode and return changed status prediction without modifying the target.
+  diff_mode:
+    description: Returns details on what has changed (or would change in check mode) when in diff mode.
 options:
   kong_bin:
     description:
@@ -146,7 +151,7 @@ before:
   type: dict
   sample: {"needs_bootstrap": false, "executed": {"core": ["000_base"]}, "pending": {}, "new": {"core": ["016_280_to_300"]}, "missing": {}}
 after:
-  description: Schema state after (the same as O(before) in check mode). After a failure, the partial state left.
+  description: Schema state after (the same as RV(before) in check mode). After a failure, the partial state left.
   returned: always
   type: dict
 changes:
@@ -200,6 +205,8 @@ new_count:
   type: int
 """
 
+import os
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kongops.upgrade.plugins.module_utils.kong_cli import KongCli, KongCliError
@@ -238,6 +245,8 @@ def main():
         if v is not None and str(v):
             module.no_log_values.add(str(v))
 
+    if os.sep in p["kong_bin"] and not os.access(p["kong_bin"], os.X_OK):
+        module.fail_json(msg="no executable kong at %s (kong_bin must be the target version's kong)" % p["kong_bin"])
     cli = KongCli(module.run_command, p["kong_bin"], conf=p["conf"], prefix=p["prefix"], environment=env)
     try:
         result = converge(
