@@ -116,6 +116,42 @@ def would_run(steps, st):
     return out
 
 
+def _merge(into, migs):
+    for sub, names in (migs or {}).items():
+        into.setdefault(sub, [])
+        into[sub] = into[sub] + [n for n in names if n not in into[sub]]
+
+
+def predict(steps, st):
+    """The state expected after ``steps`` (check mode's ``diff``).
+
+    Which migrations of ``up`` stay pending (those with a teardown) is only known once they ran:
+    they are shown under ``up (executed, or pending until finish)``.
+    """
+    a = _norm(st)
+    a = dict((k, (dict((s, list(n)) for s, n in v.items()) if isinstance(v, dict) else v)) for k, v in a.items())
+    upped = {}
+    for step in steps:
+        if step == "bootstrap":
+            _merge(a["executed"], a["new"])
+            a["new"] = {}
+            a["needs_bootstrap"] = False
+        elif step == "finish":
+            _merge(a["executed"], a["pending"])
+            a["pending"] = {}
+            _merge(a["executed"], upped)
+            upped = {}
+        elif step == "up":
+            _merge(upped, a["new"])
+            a["new"] = {}
+        elif step == "reset":
+            a = {"needs_bootstrap": True, "executed": {}, "pending": {}, "new": {}, "missing": {}}
+    text = format_state(a)
+    if upped:
+        text += "up (executed, or pending until finish):\n" + "".join("  %s: %s\n" % (sub, ", ".join(n)) for sub, n in sorted(upped.items()))
+    return text
+
+
 def _norm(st):
     if st is None:
         return None
@@ -153,7 +189,10 @@ def converge(cli, desired, finish_pending=False, run_up=False, confirm_reset=Fal
     if check_mode or not steps:
         result["changed"] = bool(steps)
         result["commands"] = [list(c) for c in cli.commands]
-        return _finish(result, before, before)
+        _finish(result, before, before)
+        if steps:
+            result["diff"]["after"] = predict(steps, before)
+        return result
 
     wait_limit = lock_timeout if lock_timeout is not None else DEFAULT_LOCK_TIMEOUT
     deadline = None  # starts at the first 'aborted' answer: we wait up to lock_timeout for the lock itself

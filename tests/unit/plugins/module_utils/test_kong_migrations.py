@@ -136,6 +136,7 @@ def test_upgrade_28_to_34_up_then_finish():
     r = converge(cli, "up", check_mode=True)
     assert r["changed"] and r["migrations_to_run"] == {"up": {"core": ["016_280_to_300", "020_330_to_340"], "http-log": ["001_280_to_300"]}}
     assert changing(fake) == []
+    assert "up (executed, or pending until finish):\n  core: 016_280_to_300, 020_330_to_340" in r["diff"]["after"]
     fake, cli = make(db, "3.4.2", R34)
     r = converge(cli, "up")
     assert r["changed"] and r["after"]["pending"] == {"core": ["016_280_to_300"], "http-log": ["001_280_to_300"]}
@@ -146,6 +147,7 @@ def test_upgrade_28_to_34_up_then_finish():
     fake, cli = make(db, "3.4.2", R34)
     r = converge(cli, "finished", check_mode=True)
     assert r["changed"] and r["migrations_to_run"] == {"finish": {"core": ["016_280_to_300"], "http-log": ["001_280_to_300"]}}
+    assert "pending:\n" in r["diff"]["after"] and "016_280_to_300" not in r["diff"]["after"].split("pending:")[1].split("new:")[0]
     fake, cli = make(db, "3.4.2", R34)
     r = converge(cli, "finished")
     assert r["changed"] and r["after"]["pending"] == {} and changing(fake) == ["finish"]
