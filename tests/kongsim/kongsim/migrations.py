@@ -537,7 +537,10 @@ def command(sub, conf, release, opts, log):
     if conf.get("database") != "postgres":
         # [inferred] the simulator has no Cassandra and DB-less has no schema to migrate
         raise _kong_error("kongsim: 'kong migrations' needs database = postgres (database = %s)" % conf.get("database"))
-    fl = faultsmod.load(conf.get("prefix"))
+    try:
+        fl = faultsmod.load(conf.get("prefix"))
+    except faultsmod.FaultConfigError as e:
+        raise _kong_error("kongsim: %s" % e)
     try:
         conn = db.connect(conf)
     except db.DbError as e:

@@ -387,3 +387,26 @@ def test_up_force_reruns_executed_but_keeps_pending(kong, db_conf, pg_db):
     assert r.returncode == 0
     assert "No pending migrations to finish" not in r.stdout                   # -f suppresses it
     assert meta(pg_db)["core"]["pending"] == []
+
+
+def test_two_nodes_run_up_at_once(installed_kong, db_conf, pg_db):
+    """Two real processes race for the migrations lock: exactly one runs the migrations; the other
+    aborts (lock seen) or is refused by the pending migrations the winner recorded."""
+    from conftest import clean_env
+    kong28, kong34 = installed_kong("2.8.4"), installed_kong("3.4.2")
+    assert subprocess.run([kong28, "migrations", "bootstrap", "-c", db_conf], env=clean_env(),
+                          capture_output=True).returncode == 0
+    procs = [subprocess.Popen([kong34, "migrations", "up", "-c", db_conf], env=clean_env(), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [(p.wait(timeout=120), p.stdout.read(), p.stderr.read()) for p in procs]
+    for p in procs:
+        p.stdout.close()
+        p.stderr.close()
+    ran = [r for r in results if "15 migrations processed" in r[1]]
+    assert len(ran) == 1 and ran[0][0] == 0
+    other = [r for r in results if r is not ran[0]][0]
+    assert (other[0], other[1]) == (0, "aborted: another node is performing database changes\n") or \
+        (other[0] == 1 and "Database has pending migrations; run 'kong migrations finish'" in other[2])
+    m = meta(pg_db)
+    assert m["core"]["executed"].count("020_330_to_340") == 1 and m["core"]["pending"] == ["016_280_to_300"]
+    assert pg_db["psql"]("SELECT count(*) FROM locks").strip() == "0"
