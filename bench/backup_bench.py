@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark kong_pg_backup against bare pg_dump on a Kong-like database of at least 500 MB.
 
     .venv/bin/python bench/backup_bench.py [--size-mb 500] [--rounds 2] [--keep]
@@ -100,12 +99,12 @@ def generate(pg, size_mb):
 def runner(argv, env):
     full = dict(os.environ)
     full.update(env or {})
-    proc = subprocess.run(argv, env=full, capture_output=True, text=True)
+    proc = subprocess.run(argv, env=full, capture_output=True, text=True, check=False)
     return proc.returncode, proc.stdout, proc.stderr
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     ap.add_argument("--size-mb", type=int, default=500)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--base", default="/tmp/kongops-backup-bench")
@@ -134,11 +133,14 @@ def main():
                 argv.append("--jobs=%d" % jobs)
             with pg_common.libpq_env(params) as env:
                 t0 = time.monotonic()
-                rc, _, err = runner(argv, env)
+                rc, dummy, err = runner(argv, env)
                 elapsed = time.monotonic() - t0
             if rc:
                 raise SystemExit("pg_dump failed: %s" % err)
-            shutil.rmtree(out, ignore_errors=True) if os.path.isdir(out) else os.unlink(out)
+            if os.path.isdir(out):
+                shutil.rmtree(out)
+            else:
+                os.unlink(out)
             return elapsed
 
         def module(fmt, jobs):
@@ -157,7 +159,7 @@ def main():
                  ("kong_pg_backup directory jobs=2", lambda: module("directory", 2)),
                  ("bare pg_dump -Fc", lambda: bare("c", 1)),
                  ("kong_pg_backup custom", lambda: module("custom", 1))]
-        times = dict((name, []) for name, _ in cases)
+        times = dict((case[0], []) for case in cases)
         details = {}
         own = {}  # module total / the module's own pg_dump phase, measured in the same call: immune to noise between runs
         for r in range(args.rounds):
@@ -173,8 +175,8 @@ def main():
         print()
         print("database: %d MB (pg_database_size); rounds: %d; machine: %d cores, load %s" % (
             size // (1024 * 1024), args.rounds, os.cpu_count(), " ".join("%.1f" % x for x in os.getloadavg())))
-        print("%-34s %9s %22s %20s %24s" % ("case", "median s", "ratio vs bare same fmt", "ratio vs bare -Fc",
-                                             "total / own pg_dump phase"))
+        header = ("case", "median s", "ratio vs bare same fmt", "ratio vs bare -Fc", "total / own pg_dump phase")
+        print("%-34s %9s %22s %20s %24s" % header)
         rows = [("bare pg_dump -Fc", None), ("bare pg_dump -Fd -j2", None),
                 ("kong_pg_backup custom", "bare pg_dump -Fc"), ("kong_pg_backup directory jobs=2", "bare pg_dump -Fd -j2")]
         for name, base in rows:
@@ -191,7 +193,7 @@ def main():
 
 def pg_common_exists(pg):
     out = subprocess.run(["psql", "-X", "-A", "-t", "-h", pg.sockdir, "-p", str(pg.port), "-U", "postgres", "-d", "postgres",
-                          "-c", "SELECT count(*) FROM pg_database WHERE datname = 'kong'"], capture_output=True, text=True).stdout
+                          "-c", "SELECT count(*) FROM pg_database WHERE datname = 'kong'"], check=False, capture_output=True, text=True).stdout
     return out.strip() == "1"
 
 

@@ -76,7 +76,8 @@ def compression_suffix(compression):
     if compression in (None, ""):
         return ""
     value = str(compression).strip().lower()
-    method, _, level = value.partition(":")
+    method = value.split(":", 1)[0]
+    level = value.split(":", 1)[1] if ":" in value else ""
     if method.isdigit():
         return ".gz" if int(method) > 0 else ""
     if method == "none" or (level.isdigit() and int(level) == 0 and method == "gzip"):

@@ -23,13 +23,19 @@ description:
     old backups would be removed, and writes nothing.
   - The password is given to C(pg_dump) through a temporary password file, never on its command line.
 author:
-  - kongops.upgrade contributors
+  - kongops.upgrade contributors (@kongops)
 extends_documentation_fragment:
   - kongops.upgrade.attributes.actiongroup_change
   - kongops.upgrade.postgres
 attributes:
+  check_mode:
+    description: Can run in check mode and return changed status prediction without modifying the target.
+    support: full
+    details: Reports what would be dumped, its estimated size and what retention would remove; writes nothing.
   diff_mode:
+    description: Returns details on what has changed (or would change in check mode) when in diff mode.
     support: none
+    details: The result reports what was (or would be) done instead of a diff.
 options:
   dest:
     description: Directory that holds the backups (created 0700 if missing).
@@ -126,7 +132,7 @@ backup_path:
   type: str
   sample: /var/backups/kong/pre-3.4-upgrade-20261127T063500Z
 dump_path:
-  description: The dump inside O(backup_path) (a directory for the V(directory) format).
+  description: The dump inside RV(backup_path) (a directory for the V(directory) format).
   returned: changed
   type: str
 manifest_path:

@@ -22,13 +22,19 @@ description:
   - The password is given to C(pg_restore)/C(psql) through a temporary password file, never on its command line.
   - In check mode, verifies the checksums and the target, and reports what would be restored.
 author:
-  - kongops.upgrade contributors
+  - kongops.upgrade contributors (@kongops)
 extends_documentation_fragment:
   - kongops.upgrade.attributes.actiongroup_change
   - kongops.upgrade.postgres
 attributes:
+  check_mode:
+    description: Can run in check mode and return changed status prediction without modifying the target.
+    support: full
+    details: Verifies the backup's checksums and the target, and reports what would be restored; changes nothing.
   diff_mode:
+    description: Returns details on what has changed (or would change in check mode) when in diff mode.
     support: none
+    details: The result reports what was (or would be) done instead of a diff.
 options:
   src:
     description: The backup directory (the one holding C(manifest.json)), or the path of its C(manifest.json).

@@ -145,8 +145,8 @@ def test_password_in_no_argv_and_no_output(big_kong_db, tmp_path):
     assert leaked == [], leaked
     # Not in the environment of the client programs either: they read a temporary passfile.
     assert environs, "no client program environment could be read"
-    assert all(password.encode() not in e for _, e in environs)
-    assert any(b"PGPASSFILE=" in e for _, e in environs)
+    assert all(password.encode() not in entry[1] for entry in environs)
+    assert any(b"PGPASSFILE=" in entry[1] for entry in environs)
 
     # -vvv shows the module arguments (masked) and results: the password is not there.
     assert "kong_pg_restore" in output and "restored backup" in output

@@ -24,12 +24,12 @@ def make_backup(root, files):
             f.write(content)
 
 
-def manifest_for(root, counts=None, meta=META, **kw):
+def manifest_for(root, counts=None, meta=None, **kw):
     start = datetime.datetime(2026, 11, 27, 6, 0, 0, tzinfo=UTC)
     end = start + datetime.timedelta(seconds=12.5)
     params = dict(login_db="kong", login_host="127.0.0.1", login_port=5432, login_user="kong", login_password="hunter2")
     return pg_backup.build_manifest("kong-x", "kong", params, "directory", None, 2, "dump", (15, 18), "/usr/bin/pg_dump", (15, 18),
-                                    1000, counts or {"public.services": 3, "public.routes": 5}, meta,
+                                    1000, counts or {"public.services": 3, "public.routes": 5}, META if meta is None else meta,
                                     pg_backup.collect_files(root), start, end, **kw)
 
 
