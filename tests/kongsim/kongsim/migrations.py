@@ -383,8 +383,9 @@ def up(conn, conf, release, opts, log, faults=None):
     if state.needs_bootstrap:
         raise _kong_error("Cannot run migrations: " + NEEDS_BOOTSTRAP_MSG)
     force = bool(opts.get("force"))
+    refuse_pending = release.up_refuses_pending and not force
     if not force:
-        if state.pending_migrations:
+        if refuse_pending and state.pending_migrations:
             raise _kong_error("Database has pending migrations; run 'kong migrations finish'")
         if not state.new_migrations:
             log("Database is already up-to-date")
@@ -392,7 +393,7 @@ def up(conn, conf, release, opts, log, faults=None):
 
     def cb():
         st = _state(conn, conf, release)
-        if not force and st.pending_migrations:
+        if refuse_pending and st.pending_migrations:
             raise MigrationError("%s:%d: Database has pending migrations; run 'kong migrations finish'" % (UTILS_PATH, 120))
         if force and st.executed_migrations:
             run_migrations(conn, conf, release, st.executed_migrations, log, run_up=True, run_teardown=True,

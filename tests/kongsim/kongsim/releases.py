@@ -190,6 +190,9 @@ class Release(object):
         self.has_status_subcommand = mm >= (3, 0)
         self.has_prefix_option = mm >= (2, 4)
         self.has_drain = mm >= (3, 9)
+        # `up` refuses to run while migrations are pending, checked before and inside the lock,
+        # since 2.2.0 (commit 60d91b48c9); 2.1.x runs the new migrations anyway.
+        self.up_refuses_pending = mm >= (2, 2)
         self.db_timeout_default = 60 if mm < (3, 7) else None   # 3.7+: optional, falls back to pg_timeout
         self.lock_timeout_default = 60
         self.status_listen_default = "off" if mm < (3, 6) else "127.0.0.1:8007"

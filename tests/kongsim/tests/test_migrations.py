@@ -410,3 +410,27 @@ def test_two_nodes_run_up_at_once(installed_kong, db_conf, pg_db):
     m = meta(pg_db)
     assert m["core"]["executed"].count("020_330_to_340") == 1 and m["core"]["pending"] == ["016_280_to_300"]
     assert pg_db["psql"]("SELECT count(*) FROM locks").strip() == "0"
+
+
+def test_up_with_pending_on_21_runs_anyway(kong, kong_conf, pg_db, tmp_path):
+    """The pending-migrations refusal of `up` exists since 2.2.0: 2.1 runs new migrations anyway."""
+    path = kong_conf(dict(pg_db["conf"], prefix=str(tmp_path / "p")))
+    assert kong("2.0.5", "migrations", "bootstrap", "-c", path).returncode == 0
+    # as if a 2.1 `up` had recorded core 009 as pending; the plugins' 2.1 migrations are still new
+    pg_db["psql"]("UPDATE schema_meta SET pending = ARRAY['009_200_to_210'] WHERE subsystem = 'core'")
+    r = kong("2.2.2", "migrations", "up", "-c", path)
+    assert r.returncode == 1 and "Database has pending migrations; run 'kong migrations finish'" in r.stderr
+    r = kong("2.1.4", "migrations", "up", "-c", path)
+    assert r.returncode == 0, r.stderr
+    assert "basic-auth migrated up to: 003_200_to_210 (executed)" in r.stdout
+    assert "acl migrated up to: 003_200_to_210 (pending)" in r.stdout
+
+
+def test_reset_without_locks_table_retries_without_lock(kong, db_conf, pg_db):
+    kong("3.4.2", "migrations", "bootstrap", "-c", db_conf)
+    pg_db["psql"]("DROP TABLE locks")
+    r = kong("3.4.2", "migrations", "reset", "-y", "-c", db_conf)
+    assert r.returncode == 0
+    assert " - retrying without cluster lock" in r.stderr and "[error] [PostgreSQL error]" in r.stderr
+    assert r.stdout == "Resetting database...\nDatabase successfully reset\n"
+    assert kong("3.4.2", "migrations", "list", "-c", db_conf).returncode == 3
