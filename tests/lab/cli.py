@@ -47,7 +47,9 @@ def cmd_status(a):
     print("  ".join(c.upper().ljust(w) for c, w in zip(cols, widths)))
     for t in table:
         print("  ".join(v.ljust(w) for v, w in zip(t, widths)))
-    return 0 if all(r["alive"] for r in rows if r["kind"] not in ("traditional",) or r.get("installed")) else 1
+    # components expected to run: the infrastructure, and every node that has a release installed
+    expected = [r for r in rows if r["kind"] in ("postgresql", "upstream", "load_balancer", "load_generator") or r.get("installed")]
+    return 0 if all(r["alive"] for r in expected) else 1
 
 
 def cmd_repo(a):

@@ -44,15 +44,17 @@ def build(lab):
             "kong_conf_path": os.path.join(d, "etc", "kong", "kong.conf"),
             "kong_prefix": os.path.join(d, "prefix"),
             "kong_bin": os.path.join(d, "bin", "kong"),
-            "kong_admin_url": "http://%s:%d" % (n["address"], ADMIN_PORT),
             "kong_status_url": "http://%s:%d" % (n["address"], STATUS_PORT),
-            "kong_proxy_url": "http://%s:%d" % (n["address"], PROXY_PORT),
             # installs/controls the release on this node: the role appends the version / the action
             "kong_install_command": [lab.p("bin", "kong-install"), d],
             "kong_service_command": [lab.p("bin", "kong-service"), d],
             # informative only: what the lab installed at 'up' (a role must read the node itself)
             "kong_lab_initial_version": st["version"] if n["start"] else None,
         }
+        if n["role"] != "data_plane":  # no Admin API on data planes, no proxy on control planes (as in Kong)
+            hv["kong_admin_url"] = "http://%s:%d" % (n["address"], ADMIN_PORT)
+        if n["role"] != "control_plane":
+            hv["kong_proxy_url"] = "http://%s:%d" % (n["address"], PROXY_PORT)
         if n["database"]:
             hv["kong_database_host"] = n["database"]
         if n["role"] == "dbless":

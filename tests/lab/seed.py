@@ -36,8 +36,8 @@ def entities(echo_host, echo_port, major):
                                          "plugins": [{"name": "key-auth", "config": {"key_names": ["apikey"]}}]}],
                  plugins=[]),
         ],
-        "plugins": [{"name": "correlation-id", "config": {"header_name": "X-Request-ID", "generator": "uuid",
-                                                         "echo_downstream": False}}],
+        "plugins": [{"name": "correlation-id",
+                     "config": {"header_name": "X-Request-ID", "generator": "uuid", "echo_downstream": False}}],
         "consumers": [
             {"username": "alice", "custom_id": "c-alice", "keyauth_credentials": [{"key": "alice-lab-key"}]},
             {"username": "bob", "custom_id": "c-bob", "keyauth_credentials": [{"key": "bob-lab-key"}]},

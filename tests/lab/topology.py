@@ -251,11 +251,13 @@ class Lab:
         """kong.conf keys (real Kong keys) for a node."""
         a = node["address"]
         d = self.node_dir(node["name"])
+        # Like Kong's nginx template: a control plane has no proxy server and a data plane no Admin API,
+        # so the lab turns those listeners off explicitly (a default would mean 0.0.0.0 / 127.0.0.1).
         conf = [
             ("prefix", os.path.join(d, "prefix")),
             ("log_level", "notice"),
-            ("proxy_listen", "%s:%d" % (a, PROXY_PORT)),
-            ("admin_listen", "%s:%d" % (a, ADMIN_PORT)),
+            ("proxy_listen", "off" if node["role"] == "control_plane" else "%s:%d" % (a, PROXY_PORT)),
+            ("admin_listen", "off" if node["role"] == "data_plane" else "%s:%d" % (a, ADMIN_PORT)),
             ("status_listen", "%s:%d" % (a, STATUS_PORT)),
             ("nginx_worker_processes", "1"),
         ]
@@ -459,10 +461,22 @@ class Lab:
                 lb_status = {r["svname"]: r["status"] for r in haproxy.show_stat(self.sock) if r["pxname"] == BACKEND}
             except OSError:
                 pass
+        dps = {}
+        cp = self.control_plane()
+        if cp and self.node_pid(cp["name"]):
+            st, doc = get_json(self.admin_url(cp) + "/clustering/data-planes")
+            if st == 200:
+                dps = {d.get("ip"): d for d in doc.get("data", [])}
         for n in self.state["nodes"]:
             pid = self.node_pid(n["name"])
             version, health = None, "stopped"
-            if pid:
+            if pid and n["role"] == "data_plane":
+                # no Admin API on a data plane: its version as its control plane sees it, and its status API
+                d = dps.get(n["address"]) or {}
+                version = d.get("version")
+                st, _ = get_json(self.status_url(n) + "/status")
+                health = "status %s, sync %s" % (st, d.get("sync_status", "-"))
+            elif pid:
                 st, doc = get_json(self.admin_url(n) + "/")
                 version = (doc or {}).get("version") if st == 200 else None
                 health = "admin %s" % st
