@@ -117,11 +117,18 @@ def connect(conf, timeout_ms=None):
     except psycopg.Error as e:
         conn.close()
         raise DbError(pg_error("failed to retrieve PostgreSQL server_version_num: " + _pgmoon_text(e)))
-    if num < 90500:
+    try:
+        check_server_version(num)
+    except DbError:
         conn.close()
-        raise DbError("Kong requires postgres 9.5 or greater (currently using %s)" % _version_text(num))
-    conn.kongsim_server_version_num = num
+        raise
     return conn
+
+
+def check_server_version(num):
+    """Kong's floor (kong/constants.lua: postgres 9.5)."""
+    if num < 90500:
+        raise DbError("Kong requires postgres 9.5 or greater (currently using %s)" % _version_text(num))
 
 
 def _version_text(num):

@@ -434,3 +434,12 @@ def test_reset_without_locks_table_retries_without_lock(kong, db_conf, pg_db):
     assert " - retrying without cluster lock" in r.stderr and "[error] [PostgreSQL error]" in r.stderr
     assert r.stdout == "Resetting database...\nDatabase successfully reset\n"
     assert kong("3.4.2", "migrations", "list", "-c", db_conf).returncode == 3
+
+
+def test_postgres_version_floor():
+    from kongsim import db
+    db.check_server_version(150004)
+    db.check_server_version(90500)
+    with pytest.raises(db.DbError) as e:
+        db.check_server_version(90412)
+    assert str(e.value) == "Kong requires postgres 9.5 or greater (currently using 9.4)"
