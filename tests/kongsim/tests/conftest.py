@@ -36,11 +36,13 @@ from kongsim import install as kinstall  # noqa: E402
 def pg():
     base = tempfile.mkdtemp(prefix="kongsim-pg-")
     os.chmod(base, 0o755)   # the server runs as `postgres` and must reach its directory below
-    cluster = PgCluster.create(os.path.join(base, "pg"))
+    cluster = None
     try:
+        cluster = PgCluster.create(os.path.join(base, "pg"))
         yield cluster
     finally:
-        cluster.destroy()
+        if cluster is not None:
+            cluster.destroy()
         shutil.rmtree(base, ignore_errors=True)
 
 
