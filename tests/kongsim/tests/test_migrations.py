@@ -443,3 +443,17 @@ def test_postgres_version_floor():
     with pytest.raises(db.DbError) as e:
         db.check_server_version(90412)
     assert str(e.value) == "Kong requires postgres 9.5 or greater (currently using 9.4)"
+
+
+def test_fault_switches_merge_env_and_prefix_file(tmp_path):
+    from kongsim import faults
+    assert faults.load(str(tmp_path), env={}) == {}
+    env = {"KONGSIM_FAULTS": json.dumps({"start_delay": 2, "unhealthy": True})}
+    (tmp_path / "kongsim_faults.json").write_text(json.dumps({"start_delay": 5, "migration_fail": ["core:000_base"]}))
+    f = faults.load(str(tmp_path), env=env)
+    assert f == {"start_delay": 5, "unhealthy": True, "migration_fail": ["core:000_base"]}   # the file wins
+    assert faults.migration_fails(f, "core", "000_base") and not faults.migration_fails(f, "core", "003_100_to_110")
+    with pytest.raises(faults.FaultConfigError):
+        faults.load(None, env={"KONGSIM_FAULTS": "{not json"})
+    with pytest.raises(faults.FaultConfigError):
+        faults.load(None, env={"KONGSIM_FAULTS": json.dumps({"no_such_fault": 1})})
