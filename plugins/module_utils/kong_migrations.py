@@ -82,7 +82,9 @@ def plan(desired, st, finish_pending=False, run_up=False, confirm_reset=False, f
                 raise PlanError("the database has pending migrations from a previous upgrade (%s) and new migrations "
                                 "from this one (%s). Kong refuses 'up' until the previous upgrade is finished. "
                                 "Finish it first (nodes of the version before that upgrade stop being compatible), "
-                                "or set finish_pending=true to run 'kong migrations finish' before 'up'." % (_fmt(pending), _fmt(new)))
+                                "or set finish_pending=true to run 'kong migrations finish' before 'up'. (The same state remains "
+                                "after an 'up' that failed part-way: finishing is then also the way forward, with the same "
+                                "consequence for the old nodes; the alternative is restoring the backup.)" % (_fmt(pending), _fmt(new)))
             steps.append("finish")
         steps.append("up")
         if desired == "finished":
