@@ -131,14 +131,33 @@ def _ours(pid, prefix):
 
 
 class Node(object):
-    def __init__(self, nodes, name, kong, conf_path, prefix, host):
+    def __init__(self, nodes, name, kong, conf_path, prefix, host, version=None):
         self.nodes, self.name, self.kong, self.conf_path, self.prefix, self.host = nodes, name, kong, conf_path, prefix, host
+        self.version = version
         self.proxy = "http://%s:8000" % host
         self.admin = "http://%s:8001" % host
         self.status = "http://%s:8007" % host
 
     def run(self, *args, **kw):
         return self.nodes.run(self.kong, *args, **kw)
+
+    def inproc(self, *args):
+        """Run a `kong` command that starts no node (e.g. ``migrations bootstrap``) in this process
+        with this node's release: same code path as the wrapper, without a new interpreter."""
+        import contextlib
+        import io
+        from kongsim import cli
+        out, err = io.StringIO(), io.StringIO()
+        saved = dict(os.environ)
+        os.environ.clear()
+        os.environ.update(clean_env())
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                rc = cli.main([str(a) for a in args], self.version)
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        return subprocess.CompletedProcess(["kong"] + list(args), rc, out.getvalue(), err.getvalue())
 
     def start(self, *extra, **kw):
         return self.run("start", "-c", self.conf_path, *extra, **kw)
@@ -177,7 +196,7 @@ class Nodes(object):
                 if v is not None:
                     f.write("%s = %s\n" % (k, v))
         self.prefixes.append(prefix)
-        return Node(self, name, kong or self.installed_kong(version), path, prefix, host)
+        return Node(self, name, kong or self.installed_kong(version), path, prefix, host, version)
 
     def cleanup(self):
         for prefix in self.prefixes:

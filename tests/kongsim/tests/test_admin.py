@@ -16,7 +16,7 @@ def nodes(tmp_path, installed_kong):
 
 def traditional(nodes, pg_db, version="3.4.2"):
     n = nodes.node(version, "t-" + version, dict(pg_db["conf"]))
-    r = n.run("migrations", "bootstrap", "-c", n.conf_path)
+    r = n.inproc("migrations", "bootstrap", "-c", n.conf_path)
     assert r.returncode == 0, r.stderr
     r = n.start()
     assert r.returncode == 0, r.stderr
@@ -103,7 +103,7 @@ def test_route_path_validation_2x_vs_3x(nodes, pg_db, pg):
     try:
         conf = dict(pg_db["conf"], pg_database=pg_db["name"] + "_b")
         old = nodes.node("2.8.4", "old", conf)
-        assert old.run("migrations", "bootstrap", "-c", old.conf_path).returncode == 0
+        assert old.inproc("migrations", "bootstrap", "-c", old.conf_path).returncode == 0
         assert old.start().returncode == 0
         st, _, doc = http("POST", old.admin + "/routes", {"paths": [r"~/users/\d+"]})
         assert st == 400 and doc["message"] == "schema violation (paths.1: should start with: /)"

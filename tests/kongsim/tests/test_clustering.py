@@ -33,7 +33,7 @@ def certs(tmp_path):
 
 def control_plane(nodes, pg_db, certs, version, upstream=None):
     cp = nodes.node(version, "cp-" + version, dict(pg_db["conf"], role="control_plane", proxy_listen="off", **certs))
-    r = cp.run("migrations", "bootstrap", "-c", cp.conf_path)
+    r = cp.inproc("migrations", "bootstrap", "-c", cp.conf_path)
     assert r.returncode == 0, r.stderr
     r = cp.start()
     assert r.returncode == 0, r.stderr
@@ -157,13 +157,13 @@ def test_cp_with_pending_migrations_pushes_its_database_configuration(nodes, pg_
     """A 3.4 CP started after `up` from 2.8 (pending migrations) pushes what the database holds:
     the route rewritten to `~` by 016's up is served by a 3.4 DP."""
     boot = nodes.node("2.8.4", "boot", dict(pg_db["conf"]))
-    assert boot.run("migrations", "bootstrap", "-c", boot.conf_path).returncode == 0
+    assert boot.inproc("migrations", "bootstrap", "-c", boot.conf_path).returncode == 0
     assert boot.start().returncode == 0
     assert http("POST", boot.admin + "/services", {"name": "s", "url": upstream.url})[0] == 201
     assert http("POST", boot.admin + "/services/s/routes", {"name": "r", "paths": [r"/items/\d+$"]})[0] == 201
     assert boot.run("stop", "-p", boot.prefix).returncode == 0
     cp = nodes.node("3.4.2", "cp", dict(pg_db["conf"], role="control_plane", proxy_listen="off", **certs))
-    assert cp.run("migrations", "up", "-c", cp.conf_path).returncode == 0
+    assert cp.inproc("migrations", "up", "-c", cp.conf_path).returncode == 0
     r = cp.start()
     assert r.returncode == 0 and "Database has pending migrations:" in r.stdout
     dp = data_plane(nodes, cp, certs, "3.4.2", "dp")
@@ -175,7 +175,7 @@ def test_cp_has_no_proxy_and_dp_has_no_admin_api(nodes, pg_db, certs):
     """Kong's nginx template: no proxy server on a control plane, no Admin API on a data plane,
     whatever proxy_listen / admin_listen say."""
     cp = nodes.node("3.4.2", "cpx", dict(pg_db["conf"], role="control_plane", **certs))
-    assert cp.run("migrations", "bootstrap", "-c", cp.conf_path).returncode == 0
+    assert cp.inproc("migrations", "bootstrap", "-c", cp.conf_path).returncode == 0
     assert cp.start().returncode == 0
     assert http("GET", cp.admin + "/")[0] == 200
     with pytest.raises(OSError):

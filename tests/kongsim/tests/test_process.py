@@ -31,7 +31,7 @@ def upstream():
 
 def bootstrap(nodes, version, pg_db):
     n = nodes.node(version, "boot-" + version, dict(pg_db["conf"]))
-    r = n.run("migrations", "bootstrap", "-c", n.conf_path)
+    r = n.inproc("migrations", "bootstrap", "-c", n.conf_path)
     assert r.returncode == 0, r.stderr
     return n
 
@@ -62,7 +62,7 @@ def test_start_refuses_new_migrations_then_starts_with_pending(nodes, pg_db, ups
     assert r.returncode == 1
     assert r.stderr == "Error: %s:20: New migrations available; run 'kong migrations up' to proceed%s" % (UTILS, HINT)
     assert new.pid() is None
-    up = new.run("migrations", "up", "-c", new.conf_path)
+    up = new.inproc("migrations", "up", "-c", new.conf_path)
     assert up.returncode == 0, up.stderr
     r = new.start()
     assert r.returncode == 0, r.stderr

@@ -206,7 +206,7 @@ def test_plugins_key_auth_and_request_termination(nodes, tmp_path, upstream):
 
 def test_traditional_node_follows_database_changes(nodes, pg_db, upstream):
     boot = nodes.node("3.4.2", "boot", dict(pg_db["conf"]))
-    assert boot.run("migrations", "bootstrap", "-c", boot.conf_path).returncode == 0
+    assert boot.inproc("migrations", "bootstrap", "-c", boot.conf_path).returncode == 0
     a = nodes.node("3.4.2", "a", dict(pg_db["conf"]))
     b = nodes.node("3.4.2", "b", dict(pg_db["conf"]))
     assert a.start().returncode == 0 and b.start().returncode == 0

@@ -48,7 +48,7 @@ def test_ready_says_empty_configuration(nodes, tmp_path):
 
 def test_ready_traditional_and_database_loss(nodes, pg_db, pg):
     n = nodes.node("3.4.2", "t", dict(pg_db["conf"]))
-    assert n.run("migrations", "bootstrap", "-c", n.conf_path).returncode == 0
+    assert n.inproc("migrations", "bootstrap", "-c", n.conf_path).returncode == 0
     assert n.start().returncode == 0
     st, _, doc = http("GET", n.status + "/status/ready")
     assert (st, doc) == (200, {"message": "ready"})
