@@ -214,3 +214,28 @@ def test_traditional_node_follows_database_changes(nodes, pg_db, upstream):
     assert http("POST", a.admin + "/services/s/routes", {"name": "r", "paths": ["/r"]})[0] == 201
     assert http("GET", a.proxy + "/r")[0] == 200          # the writer's router is rebuilt at once
     assert wait_for(lambda: http("GET", b.proxy + "/r")[0] == 200, 5)   # the other after db_update_frequency
+
+
+def test_blue_green_contract_on_the_proxy_path(nodes, pg_db, upstream):
+    """Kong's own upgrade test: the 2.8 node works after `up` (016 rewrote its regex route to
+    `~`), the 3.4 node works after `up` and after `finish`; a 2.8.0 node (router without `~`
+    support) stops matching the rewritten regex route."""
+    blue = nodes.node("2.8.4", "blue", dict(pg_db["conf"]))
+    assert blue.inproc("migrations", "bootstrap", "-c", blue.conf_path).returncode == 0
+    assert blue.start().returncode == 0
+    old280 = nodes.node("2.8.0", "old280", dict(pg_db["conf"]))
+    assert old280.start().returncode == 0
+    assert http("POST", blue.admin + "/services", {"name": "s", "url": upstream.url})[0] == 201
+    assert http("POST", blue.admin + "/services/s/routes", {"name": "rx", "paths": [r"/users/\d+$"]})[0] == 201
+    assert wait_for(lambda: http("GET", old280.proxy + "/users/1")[0] == 200, 5)
+    green = nodes.node("3.4.2", "green", dict(pg_db["conf"]))
+    assert green.inproc("migrations", "up", "-c", green.conf_path).returncode == 0
+    assert green.start().returncode == 0
+    assert http("GET", green.proxy + "/users/1")[0] == 200
+    assert http("GET", green.proxy + "/users/x")[0] == 404
+    # the blue node re-reads the rewritten route (`~/users/\d+$`) and keeps serving it
+    assert wait_for(lambda: http("GET", blue.admin + "/routes/rx")[2]["paths"] == [r"~/users/\d+$"], 5)
+    assert wait_for(lambda: http("GET", old280.proxy + "/users/1")[0] == 404, 5)
+    assert http("GET", blue.proxy + "/users/1")[0] == 200
+    assert green.inproc("migrations", "finish", "-c", green.conf_path).returncode == 0
+    assert http("GET", green.proxy + "/users/2")[0] == 200
