@@ -22,6 +22,7 @@ def cmd_up(a):
     print("lab %s is up in %s (%.2f s): %d Kong nodes on %s, HAProxy %s" % (
         st["topology"], lab.dir, st.get("up_seconds", 0), sum(1 for n in st["nodes"] if n["start"]), st["version"], lab.lb_url()))
     print("inventory: %s" % lab.p("inventory.yml"))
+    print("timings: %s" % ", ".join("%s %.2fs" % kv for kv in st.get("up_timings", {}).items()))
     return 0
 
 

@@ -68,6 +68,7 @@ def build(lab):
             hv["kong_lb_host"] = "haproxy"
             hv["kong_lb_backend"] = BACKEND
             hv["kong_lb_server"] = n["name"]
+        hv.update(role_vars(lab, n, d, cp))
         groups[n["group"]]["hosts"][n["name"]] = hv
     h = st["haproxy"]
     groups["kong_load_balancer"]["hosts"]["haproxy"] = {
@@ -95,6 +96,37 @@ def build(lab):
         },
         "children": groups,
     }}
+
+
+def role_vars(lab, n, d, cp):
+    """The collection's role variables (kong_node_*, kong_lb_*) that make a play work on this lab as-is."""
+    from lab.topology import ADMIN_PORT, BACKEND, PROXY_PORT, STATUS_PORT
+    svc = lab.p("bin", "kong-service")
+    v = {
+        "kong_node_role": "traditional" if n["role"] == "dbless" else n["role"],
+        "kong_node_bin": os.path.join(d, "bin", "kong"),
+        "kong_node_conf_path": os.path.join(d, "etc", "kong", "kong.conf"),
+        "kong_node_prefix": os.path.join(d, "prefix"),
+        "kong_node_conf_mode": "0600",
+        "kong_node_install_method": "command",
+        "kong_node_install_command": [lab.p("bin", "kong-install"), d, "{{ kong_node_version }}"],
+        "kong_node_service_manager": "command",
+        "kong_node_service_commands": {a: [svc, d, a] for a in ("start", "stop", "quit", "restart", "status")},
+        "kong_node_status_url": "http://%s:%d" % (n["address"], STATUS_PORT),
+        "kong_node_admin_url": "" if n["role"] == "data_plane" else "http://%s:%d" % (n["address"], ADMIN_PORT),
+        "kong_node_proxy_url": "" if n["role"] == "control_plane" else "http://%s:%d" % (n["address"], PROXY_PORT),
+    }
+    if n["role"] != "control_plane":
+        v["kong_node_proxy_probe_path"] = "/echo"
+    if n["role"] == "dbless":
+        v["kong_node_declarative_config"] = os.path.join(d, "etc", "kong", "kong.yml")
+    if n["role"] == "data_plane" and cp:
+        v.update({"kong_node_cp_host": cp["name"], "kong_node_cp_admin_url": "http://%s:%d" % (cp["address"], ADMIN_PORT),
+                  "kong_node_dp_identity_field": "ip", "kong_node_dp_identity": n["address"]})
+    if n["in_lb"]:
+        v.update({"kong_lb_driver": "haproxy", "kong_lb_backend": BACKEND, "kong_lb_server": n["name"],
+                  "kong_lb_haproxy_host": "haproxy", "kong_lb_haproxy_socket": lab.sock})
+    return v
 
 
 def write(lab):

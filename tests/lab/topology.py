@@ -155,21 +155,33 @@ class Lab:
                                        "strict": bool(strict_lb)},
                               stats_port=None)
             self.save()
+        timings = {}
+
+        def phase(name, fn, *args):
+            t = time.monotonic()
+            fn(*args)
+            timings[name] = round(time.monotonic() - t, 2)
+
         self._layout()
-        self._repo(self.state["offer"])
-        self._certs()
-        self._echo()
-        self._databases()
-        self._node_dirs()
-        self._start_nodes()
+        # PostgreSQL servers (the slowest part: initdb) come up while the rest is prepared
+        with ThreadPoolExecutor(max_workers=1) as ex:
+            dbs = ex.submit(phase, "databases", self._databases)
+            phase("repository", self._repo, self.state["offer"])
+            phase("certificates", self._certs)
+            phase("echo", self._echo)
+            dbs.result()
+        phase("node_dirs", self._node_dirs)
+        phase("bootstrap", self._bootstrap_all)
+        phase("start_nodes", self._start_nodes)
         if seed_config and not self.state.get("seeded"):
-            self._seed()
-        self._haproxy()
+            phase("seed", self._seed)
+        phase("haproxy", self._haproxy)
         inventory_mod.write(self)
         self.save()
         if wait:
-            self.wait_ready()
+            phase("ready", self.wait_ready)
         self.state["up_seconds"] = round(time.monotonic() - t0, 2)
+        self.state["up_timings"] = timings
         self.save()
         return self.state
 
@@ -235,12 +247,18 @@ class Lab:
 
     def _databases(self):
         from support.pgcluster import PgCluster  # noqa: E402  (tests/ is on sys.path via labctl)
-        for name, db in sorted(self.state["databases"].items()):
+
+        def create(item):
+            name, db = item
             pg = PgCluster.create(self.p("pg", name))
             pg.create_database("kong", owner="kong")
             db.update({"host": pg.host, "port": pg.port, "database": "kong", "user": "kong", "superuser": "postgres",
                        "socket_dir": pg.sockdir, "base": pg.base, "bindir": pg.bindir})
-        self.save()
+
+        items = sorted(self.state["databases"].items())
+        if items:
+            with ThreadPoolExecutor(max_workers=len(items)) as ex:
+                list(ex.map(create, items))
 
     def pg_password(self):
         from support.pgcluster import KONG_PASSWORD
@@ -353,21 +371,21 @@ class Lab:
         db["bootstrapped"] = True
         self.save()
 
-    def _start_nodes(self):
+    def _bootstrap_all(self):
         for dbname in sorted(self.state["databases"]):
             self._bootstrap(dbname)
+
+    def _start_nodes(self):
+        # all at once: data planes started before their control plane listens retry (like Kong's)
         todo = [n for n in self.state["nodes"] if n["start"] and not self.node_pid(n["name"])]
-        cps = [n for n in todo if n["role"] == "control_plane"]
-        rest = [n for n in todo if n["role"] != "control_plane"]
-        for group in (cps, rest):
-            if not group:
-                continue
-            with ThreadPoolExecutor(max_workers=min(8, len(group))) as ex:
-                results = list(ex.map(lambda n: (n, self.service(n["name"], "start", check=False)), group))
-            bad = [(n["name"], r) for n, r in results if r.returncode != 0]
-            if bad:
-                raise LabError("; ".join("node %s did not start (exit %d): %s" % (name, r.returncode, (r.stderr + r.stdout).strip())
-                                         for name, r in bad))
+        if not todo:
+            return
+        with ThreadPoolExecutor(max_workers=min(8, len(todo))) as ex:
+            results = list(ex.map(lambda n: (n, self.service(n["name"], "start", check=False)), todo))
+        bad = [(n["name"], r) for n, r in results if r.returncode != 0]
+        if bad:
+            raise LabError("; ".join("node %s did not start (exit %d): %s" % (name, r.returncode, (r.stderr + r.stdout).strip())
+                                     for name, r in bad))
 
     def _seed(self):
         e = self.state["echo"]

@@ -63,6 +63,34 @@ def check_common(lab, groups):
     return inv
 
 
+PLAY = """
+- name: The lab inventory drives real tasks
+  hosts: kong_data_plane:kong_control_plane
+  gather_facts: false
+  tasks:
+    - name: Service status through the inventory's hook command
+      ansible.builtin.command:
+        argv: "{{ kong_node_service_commands.status }}"
+      changed_when: false
+    - name: Status API of each node
+      ansible.builtin.uri:
+        url: "{{ kong_node_status_url }}/status"
+    - name: Database password comes from the 0600 vars file
+      ansible.builtin.assert:
+        that: kong_pg_password | length > 0
+"""
+
+
+def run_play_on_inventory(lab):
+    play = lab.p("check-inventory.yml")
+    with open(play, "w") as f:
+        f.write(PLAY)
+    r = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", lab.p("inventory.yml"), play],
+                       capture_output=True, text=True, env=dict(os.environ, ANSIBLE_NOCOLOR="1"))
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    assert "failed=0" in r.stdout and "ok=3" in r.stdout
+
+
 def test_hybrid_up_idempotent_down(lab_factory):
     lab = lab_factory("hybrid", data_planes=3)
     inv = check_common(lab, {"kong_control_plane": ["cp1"], "kong_data_plane": ["dp1", "dp2", "dp3"],
@@ -70,6 +98,9 @@ def test_hybrid_up_idempotent_down(lab_factory):
     hv = inv["_meta"]["hostvars"]["dp2"]
     assert hv["kong_cluster_control_plane"] == "%s:8005" % lab.node("cp1")["address"]
     assert hv["kong_lb_server"] == "dp2" and hv["kong_lb_backend"] == "kong_proxy"
+    assert hv["kong_node_dp_identity"] == lab.node("dp2")["address"] and hv["kong_node_admin_url"] == ""
+    assert hv["kong_lb_haproxy_socket"] == lab.sock
+    run_play_on_inventory(lab)
     _, _, doc = get(lab.admin_url(lab.node("cp1")) + "/clustering/data-planes")
     assert sorted(d["ip"] for d in doc["data"]) == sorted(n["address"] for n in lab.state["nodes"] if n["role"] == "data_plane")
     assert {d["sync_status"] for d in doc["data"]} == {"normal"}
