@@ -95,6 +95,16 @@ def test_start_with_run_migrations_runs_up_but_not_finish(nodes, pg_db):
     assert lst.returncode == 4
 
 
+def test_start_with_unreachable_database(nodes, pg_db):
+    dead = dict(pg_db["conf"], pg_port="1")
+    n = nodes.node("3.4.2", "nodb", dead)
+    r = n.start()
+    assert r.returncode == 1
+    assert r.stderr.startswith("Error: [PostgreSQL error] failed to retrieve PostgreSQL server_version_num: ")
+    assert pg_db["password"] not in r.stderr + r.stdout
+    assert n.pid() is None
+
+
 # -- prefix, health, stop ------------------------------------------------------------------------
 
 def test_prefix_files_health_stop(nodes, pg_db):
