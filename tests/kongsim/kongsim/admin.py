@@ -14,6 +14,7 @@
 - ``/clustering/data-planes`` and ``/clustering/status`` on control planes; 400 elsewhere.
 """
 
+import base64
 import json
 import re
 from urllib.parse import parse_qs, urlsplit
@@ -286,7 +287,7 @@ class AdminHandler(NodeHandler):
             rows = self._all(kind)
             if parent_fk:
                 rows = [r for r in rows if (r.get(parent_fk[0]) or {}).get("id") == parent_fk[1]]
-            return 200, {"data": rows, "next": None}, None
+            return 200, self.page(rows), None
         if method != "POST":
             raise ApiError(405, {"message": "Method not allowed"})
         if self._read_only():
@@ -301,6 +302,32 @@ class AdminHandler(NodeHandler):
             raise _db_error(err)
         self._after_write()
         return 201, e, None
+
+    def page(self, rows):
+        """Kong's pagination: ``size`` (default 100, 1..1000) and an opaque ``offset``; ``next`` is
+        the path of the following page or null; ``offset`` is repeated in the body when set."""
+        query = parse_qs(self.path.partition("?")[2])
+        try:
+            size = int((query.get("size") or ["100"])[0])
+        except ValueError:
+            size = 0
+        if not 1 <= size <= 1000:
+            raise ApiError(400, {"code": 9, "name": "invalid size", "message": "size must be an integer between 1 and 1000"})
+        start = 0
+        if query.get("offset"):
+            try:
+                start = int(base64.urlsafe_b64decode(query["offset"][0].encode("ascii")).decode("ascii"))
+            except (ValueError, UnicodeDecodeError):
+                raise ApiError(400, {"code": 7, "name": "invalid offset", "message": "'%s' is not a valid offset: bad base64 encoding"
+                                     % query["offset"][0]})
+        data = rows[start:start + size]
+        doc = {"data": data, "next": None}
+        if start + size < len(rows):
+            token = base64.urlsafe_b64encode(str(start + size).encode("ascii")).decode("ascii")
+            path = self.path.partition("?")[0]
+            doc["next"] = "%s?offset=%s&size=%d" % (path, token, size)
+            doc["offset"] = token
+        return doc
 
     def entity(self, kind, key, method, raw, parent_fk=None):
         current = self.get(kind, key)

@@ -149,3 +149,20 @@ def test_config_endpoint_refused_with_database(nodes, pg_db):
     n = traditional(nodes, pg_db)
     st, _, doc = http("POST", n.admin + "/config", {"_format_version": "3.0"})
     assert st == 400 and "not use a database" in doc["message"]
+
+
+def test_pagination(nodes, pg_db):
+    n = traditional(nodes, pg_db)
+    for i in range(5):
+        assert http("POST", n.admin + "/consumers", {"username": "u%d" % i})[0] == 201
+    first = http("GET", n.admin + "/consumers?size=2")[2]
+    assert len(first["data"]) == 2 and first["next"].startswith("/consumers?offset=")
+    seen = [c["username"] for c in first["data"]]
+    nxt = first["next"]
+    while nxt:
+        page = http("GET", n.admin + nxt)[2]
+        seen += [c["username"] for c in page["data"]]
+        nxt = page["next"]
+    assert sorted(seen) == ["u0", "u1", "u2", "u3", "u4"]
+    assert http("GET", n.admin + "/consumers")[2]["next"] is None
+    assert http("GET", n.admin + "/consumers?size=0")[0] == 400
