@@ -214,6 +214,28 @@ def test_quit_lets_in_flight_request_finish(nodes, tmp_path, upstream):
         http("GET", n.proxy + "/", timeout=2)
 
 
+def test_quit_closes_idle_keepalive_connections(nodes, tmp_path, upstream):
+    """An idle keep-alive client does not hold the node up (nginx closes idle connections on QUIT)."""
+    import http.client
+    n = _dbless(nodes, tmp_path, upstream, name="ka")
+    assert n.start().returncode == 0
+    pid = n.pid()
+    c = http.client.HTTPConnection(n.host, 8000, timeout=10)
+    c.request("GET", "/a")
+    r = c.getresponse()
+    r.read()
+    assert r.status == 200 and r.getheader("Connection") is None   # kept alive
+    t0 = time.time()
+    q = n.run("quit", "-p", n.prefix, "-t", "8")
+    assert q.stdout == "Kong stopped (gracefully)\n", q.stderr
+    assert time.time() - t0 < 6
+    assert not pid_alive(pid)
+    with pytest.raises((OSError, http.client.HTTPException)):
+        c.request("GET", "/a")
+        c.getresponse()
+    c.close()
+
+
 def test_quit_timeout_stops_forcefully(nodes, tmp_path, upstream):
     n = _dbless(nodes, tmp_path, upstream)
     assert n.start().returncode == 0
