@@ -79,8 +79,9 @@ class ControlPlane(object):
     def upsert(self, doc, ip, sync_status, config_hash=None):
         now = int(time.time())
         with self.lock:
-            row = self.rows.get(doc["node_id"]) or {"id": doc["node_id"], "labels": {}, "cert_details": {},
-                                                     "rpc_capabilities": []}
+            row = self.rows.get(doc["node_id"])
+            if row is None:
+                row = {"id": doc["node_id"], "labels": {}, "cert_details": {}, "rpc_capabilities": []}
             row.update({"ip": ip, "hostname": doc.get("node_hostname"), "version": doc.get("node_version"),
                         "sync_status": sync_status, "last_seen": now, "updated_at": now, "ttl": self.purge_delay,
                         "config_hash": config_hash or doc.get("config_hash") or "0" * 32})
