@@ -4,6 +4,7 @@ import argparse
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 
@@ -17,8 +18,16 @@ def _versions(text):
 
 def cmd_up(a):
     lab = Lab(a.dir)
-    st = lab.up(a.topology, subnet=a.subnet, version=a.version, nodes=a.nodes, data_planes=a.data_planes,
-                offer=_versions(a.offer), seed_config=not a.no_seed, strict_lb=a.strict_lb)
+    try:
+        st = lab.up(a.topology, subnet=a.subnet, version=a.version, nodes=a.nodes, data_planes=a.data_planes,
+                    offer=_versions(a.offer), seed_config=not a.no_seed, strict_lb=a.strict_lb)
+    except Exception as e:
+        if lab.state and "already up" not in str(e):
+            print("labctl: the lab in %s is partly up; 'labctl --dir %s down' ends what was started" % (lab.dir, lab.dir),
+                  file=sys.stderr)
+        if isinstance(e, subprocess.CalledProcessError):
+            raise LabError("%s failed (exit %d): %s" % (" ".join(e.cmd), e.returncode, (e.stderr or "").strip())) from e
+        raise
     print("lab %s is up in %s (%.2f s): %d Kong nodes on %s, HAProxy %s" % (
         st["topology"], lab.dir, st.get("up_seconds", 0), sum(1 for n in st["nodes"] if n["start"]), st["version"], lab.lb_url()))
     print("inventory: %s" % lab.p("inventory.yml"))
