@@ -13,6 +13,7 @@ import argparse
 import http.client
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -25,6 +26,13 @@ sys.path.insert(0, HERE)
 
 from kongsim import install  # noqa: E402
 from kongsim.nodetools import Nodes, Upstream, free_address  # noqa: E402
+
+
+def proc_cpu(pid):
+    """utime + stime of ``pid`` in seconds (from /proc)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / float(os.sysconf("SC_CLK_TCK"))
 
 
 def drive(host, port, path, seconds, clients):
@@ -94,30 +102,45 @@ def main(argv=None):
                        "services": [{"name": "bench", "url": up.url, "routes": [{"name": "all", "paths": ["/"]}]}]}, f)
         host = free_address()
         n = nodes.node(a.version, "node", {"database": "off", "declarative_config": decl}, host=host)
+        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.time()
         r = n.start()
         start_s = time.time() - t0
+        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        # CPU of the `kong start` process (the node it forks is not our child): on a loaded machine
+        # wall time mostly measures waiting for a core.
+        start_cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
         if r.returncode != 0:
             sys.stderr.write(r.stderr)
             return 1
         drive(host, 8000, "/", 0.5, a.clients)   # warm-up
+        cpu0 = proc_cpu(n.pid())
         proxy = drive(host, 8000, "/", a.seconds, a.clients)
+        cpu1 = proc_cpu(n.pid())
+        # The node's own CPU per proxied request: independent of how busy the machine is.
+        proxy["node_cpu_ms_per_request"] = round((cpu1 - cpu0) * 1000.0 / max(1, proxy["requests"]), 3)
+        proxy["node_capacity_rps_one_core"] = round(1000.0 / proxy["node_cpu_ms_per_request"]) \
+            if proxy["node_cpu_ms_per_request"] else None
         direct = drive(up.host, up.port, "/", a.seconds, a.clients)
         t0 = time.time()
         q = n.run("quit", "-p", n.prefix)
         quit_s = time.time() - t0
-        result = {"version": a.version, "start_seconds": round(start_s, 3), "quit_seconds": round(quit_s, 3),
+        result = {"version": a.version, "start_seconds": round(start_s, 3), "start_cpu_seconds": round(start_cpu, 3),
+                  "load_average": os.getloadavg()[0], "quit_seconds": round(quit_s, 3),
                   "proxy": proxy, "upstream_direct": direct,
                   "proxy_to_direct_ratio": round(proxy["rps"] / direct["rps"], 3) if direct["rps"] else None,
                   "quit_ok": q.returncode == 0}
         if a.json:
             print(json.dumps(result, indent=2))
         else:
-            print("kong %s: start %.2f s, quit %.2f s" % (a.version, start_s, quit_s))
+            print("kong %s: start %.2f s (CPU %.2f s, load average %.1f), quit %.2f s"
+                  % (a.version, start_s, start_cpu, result["load_average"], quit_s))
             print("proxy (keep-alive, %d clients): %.0f req/s, %d errors, p50 %s ms, p99 %s ms"
                   % (a.clients, proxy["rps"], proxy["errors"], proxy["p50_ms"], proxy["p99_ms"]))
             print("upstream direct (same clients):  %.0f req/s  -> proxy/direct ratio %.2f"
                   % (direct["rps"], result["proxy_to_direct_ratio"] or 0))
+            print("node CPU per proxied request: %.3f ms (about %s req/s on one free core)"
+                  % (proxy["node_cpu_ms_per_request"], proxy["node_capacity_rps_one_core"]))
         return 0
     finally:
         if nodes is not None:
