@@ -20,7 +20,8 @@ def cmd_up(a):
     lab = Lab(a.dir)
     try:
         st = lab.up(a.topology, subnet=a.subnet, version=a.version, nodes=a.nodes, data_planes=a.data_planes,
-                    offer=_versions(a.offer), seed_config=not a.no_seed, strict_lb=a.strict_lb)
+                    offer=_versions(a.offer), seed_config=not a.no_seed, strict_lb=a.strict_lb,
+                    dual_cp=a.dual_cp)
     except Exception as e:
         if lab.state and "already up" not in str(e):
             print("labctl: the lab in %s is partly up; 'labctl --dir %s down' ends what was started" % (lab.dir, lab.dir),
@@ -131,6 +132,8 @@ def build_parser():
     up.add_argument("--subnet", default=os.environ.get("KONGOPS_LAB_SUBNET", "127.0.1"),
                     help="first three octets of the nodes' addresses (default %(default)s)")
     up.add_argument("--no-seed", action="store_true", help="do not seed the configuration")
+    up.add_argument("--dual-cp", action="store_true",
+                    help="hybrid: also a Y control plane host (cpy1, not installed) and an empty Y database server (pg_y)")
     up.add_argument("--strict-lb", action="store_true",
                     help="HAProxy without retries/redispatch: requests sent to a dead node fail visibly")
     up.set_defaults(func=cmd_up)

@@ -1,7 +1,8 @@
 """The Ansible inventory of a lab topology (``<lab>/inventory.yml``).
 
 Groups: kong_traditional (dual-cluster: cluster X), kong_traditional_y (dual-cluster: cluster Y,
-prepared but not installed or started), kong_dbless, kong_control_plane, kong_data_plane,
+prepared but not installed or started), kong_dbless, kong_control_plane, kong_control_plane_y (hybrid
+--dual-cp: the Y control plane, prepared), kong_data_plane,
 kong_database, kong_load_balancer. Every group exists (empty ones have no hosts) so playbooks can
 name them unconditionally.
 
@@ -14,8 +15,8 @@ import os
 
 import yaml
 
-GROUPS = ("kong_traditional", "kong_traditional_y", "kong_dbless", "kong_control_plane", "kong_data_plane",
-          "kong_database", "kong_load_balancer")
+GROUPS = ("kong_traditional", "kong_traditional_y", "kong_dbless", "kong_control_plane", "kong_control_plane_y",
+          "kong_data_plane", "kong_database", "kong_load_balancer")
 
 
 def build(lab):

@@ -90,7 +90,7 @@ class Lab:
 
     # -- planning -------------------------------------------------------------------------------
     @staticmethod
-    def plan(topology, subnet="127.0.1", version=DEFAULT_VERSION, nodes=3, data_planes=3, offer=None):
+    def plan(topology, subnet="127.0.1", version=DEFAULT_VERSION, nodes=3, data_planes=3, offer=None, dual_cp=False):
         if topology not in TOPOLOGIES:
             raise LabError("unknown topology %r (one of: %s)" % (topology, ", ".join(TOPOLOGIES)))
         count = data_planes if topology == "hybrid" else nodes
@@ -125,14 +125,21 @@ class Lab:
             for i in range(1, count + 1):
                 nodes_out.append({"name": "dp%d" % i, "role": "data_plane", "address": addr(1 + i), "database": None,
                                   "group": "kong_data_plane", "in_lb": True, "start": True})
+            if dual_cp:
+                # dual-cluster control plane: a second database server (empty) and a CP host prepared for Y
+                dbs["pg_y"] = {"bootstrap": False}
+                nodes_out.append({"name": "cpy1", "role": "control_plane", "address": addr(101), "database": "pg_y",
+                                  "group": "kong_control_plane_y", "in_lb": False, "start": False})
         offered = [version] + [v for v in (offer or [DEFAULT_TARGET]) if v != version]
+        if dual_cp and topology != "hybrid":
+            raise LabError("--dual-cp is for the hybrid topology (use the dual topology for traditional clusters)")
         return {"topology": topology, "subnet": subnet, "version": version, "offer": offered,
                 "databases": dbs, "nodes": nodes_out}
 
     # -- up ------------------------------------------------------------------------------------
     def up(self, topology, subnet="127.0.1", version=DEFAULT_VERSION, nodes=3, data_planes=3, offer=None, seed_config=True,
-           wait=True, strict_lb=False):
-        plan = self.plan(topology, subnet, version, nodes, data_planes, offer)
+           wait=True, strict_lb=False, dual_cp=False):
+        plan = self.plan(topology, subnet, version, nodes, data_planes, offer, dual_cp)
         t0 = time.monotonic()
         if self.state:
             same = all(self.state.get(k) == plan[k] for k in ("topology", "subnet", "version")) and \

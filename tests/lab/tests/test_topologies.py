@@ -92,9 +92,12 @@ def run_play_on_inventory(lab):
 
 
 def test_hybrid_up_idempotent_down(lab_factory):
-    lab = lab_factory("hybrid", data_planes=3)
+    lab = lab_factory("hybrid", data_planes=3, dual_cp=True)
     inv = check_common(lab, {"kong_control_plane": ["cp1"], "kong_data_plane": ["dp1", "dp2", "dp3"],
-                             "kong_database": ["pg_main"], "kong_load_balancer": ["haproxy"], "kong_traditional": []})
+                             "kong_control_plane_y": ["cpy1"], "kong_database": ["pg_main", "pg_y"],
+                             "kong_load_balancer": ["haproxy"], "kong_traditional": []})
+    assert not os.path.exists(os.path.join(lab.node_dir("cpy1"), "current"))
+    assert inv["_meta"]["hostvars"]["cpy1"]["kong_database_host"] == "pg_y"
     hv = inv["_meta"]["hostvars"]["dp2"]
     assert hv["kong_cluster_control_plane"] == "%s:8005" % lab.node("cp1")["address"]
     assert hv["kong_lb_server"] == "dp2" and hv["kong_lb_backend"] == "kong_proxy"
@@ -106,7 +109,7 @@ def test_hybrid_up_idempotent_down(lab_factory):
     assert {d["sync_status"] for d in doc["data"]} == {"normal"}
     # up again: same processes, nothing restarted or duplicated
     before = {r["component"]: r["pid"] for r in lab.status()}
-    lab.up("hybrid", subnet=lab.state["subnet"], data_planes=3)
+    lab.up("hybrid", subnet=lab.state["subnet"], data_planes=3, dual_cp=True)
     assert {r["component"]: r["pid"] for r in lab.status()} == before
     # the default HAProxy config repairs a node killed under load (retry-on + redispatch): no client error,
     # but HAProxy's own counters show the retries (why test_drain uses a strict load balancer)
@@ -125,7 +128,7 @@ def test_hybrid_up_idempotent_down(lab_factory):
     be = [r for r in haproxy.show_stat(lab.sock) if r["pxname"] == "kong_proxy" and r["svname"] == "BACKEND"][0]
     assert int(be["wretr"] or 0) + int(be["wredis"] or 0) > 0, be
     # a node that died is brought back by 'up'
-    lab.up("hybrid", subnet=lab.state["subnet"], data_planes=3)
+    lab.up("hybrid", subnet=lab.state["subnet"], data_planes=3, dual_cp=True)
     assert lab.node_pid("dp3") and lab.node_pid("dp3") != before["dp3"]
     # a different topology on a lab that is up is refused
     from lab.topology import LabError
