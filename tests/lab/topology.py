@@ -541,7 +541,7 @@ class Lab:
                                    timeout=15)
                 except subprocess.TimeoutExpired:
                     pass
-            if procs.pid_alive(pid) and not procs.terminate(pid, marker=None, timeout=3):
+            if procs.pid_alive(pid) and not procs.terminate(pid, marker="kongsim", timeout=3):
                 return "node pid %d did not end" % pid
             return None
 
