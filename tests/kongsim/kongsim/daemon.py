@@ -39,6 +39,7 @@ from kongsim.router import Router
 
 CACHE_FILE = "config.cache.json.gz"
 UNINITIALIZED_HASH = "0" * 32
+POOL_SIZE = 8  # idle PostgreSQL connections kept per node
 
 
 _log_time = [0, ""]
@@ -124,7 +125,8 @@ class Node(object):
         self.total_requests = 0
         self.proxy_requests = 0
         self._count_lock = threading.Lock()
-        self._tls = threading.local()
+        self._pool = []
+        self._pool_lock = threading.Lock()
         self.servers = []
         self.stopping = threading.Event()
         self.cluster = None           # clustering.ControlPlane or DataPlane
@@ -182,33 +184,47 @@ class Node(object):
             os._exit(70)
 
     # -- database ------------------------------------------------------------------------------------
-    def db(self):
-        """This thread's connection (reconnects after an error)."""
-        c = getattr(self._tls, "conn", None)
-        if c is not None and not c.closed:
-            return c
-        c = kdb.connect(self.conf)
-        self._tls.conn = c
-        return c
+    def _db_acquire(self):
+        with self._pool_lock:
+            while self._pool:
+                c = self._pool.pop()
+                if not c.closed:
+                    return c
+        return kdb.connect(self.conf)
 
-    def db_drop(self):
-        c = getattr(self._tls, "conn", None)
-        if c is not None:
+    def _db_release(self, c, broken=False):
+        if broken or c.closed:
             try:
                 c.close()
             except Exception:
                 pass
-        self._tls.conn = None
+            return
+        with self._pool_lock:
+            if len(self._pool) < POOL_SIZE:
+                self._pool.append(c)
+                return
+        c.close()
 
     def db_call(self, fn, *args):
-        """Run ``fn(conn, *args)`` with one reconnect on a broken connection."""
-        try:
-            return fn(self.db(), *args)
-        except kdb.DbError as e:
-            if isinstance(e, (kdb.UniqueViolation, kdb.ForeignKeyViolation)):
+        """Run ``fn(conn, *args)`` on a pooled connection (like Kong's per-worker pool), with one
+        retry on a fresh connection when the pooled one turns out broken."""
+        for attempt in (1, 2):
+            c = self._db_acquire()
+            try:
+                result = fn(c, *args)
+            except (kdb.UniqueViolation, kdb.ForeignKeyViolation):
+                self._db_release(c)
                 raise
-            self.db_drop()
-            return fn(self.db(), *args)
+            except kdb.DbError:
+                self._db_release(c, broken=True)
+                if attempt == 2:
+                    raise
+                continue
+            except Exception:
+                self._db_release(c, broken=True)
+                raise
+            self._db_release(c)
+            return result
 
     def db_ok(self):
         try:
