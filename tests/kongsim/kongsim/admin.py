@@ -53,12 +53,14 @@ def schema_violation(fields):
     parts = []
     for k in sorted(fields):
         v = fields[k]
-        if isinstance(v, list):
+        if k == "@entity":
+            parts.extend(str(x) for x in (v if isinstance(v, list) else [v]))
+        elif isinstance(v, list):
             for i, x in enumerate(v):
                 if x is not None:
                     parts.append("%s.%d: %s" % (k, i + 1, x))
         else:
-            parts.append("%s: %s" % (k, v) if k != "@entity" else str(v))
+            parts.append("%s: %s" % (k, v))
     msg = "schema violation (%s)" % "; ".join(parts) if len(parts) == 1 else \
         "%d schema violations (%s)" % (len(parts), "; ".join(parts))
     return ApiError(400, {"code": 2, "name": "schema violation", "message": msg, "fields": fields})

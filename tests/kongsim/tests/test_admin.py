@@ -166,3 +166,13 @@ def test_pagination(nodes, pg_db):
     assert sorted(seen) == ["u0", "u1", "u2", "u3", "u4"]
     assert http("GET", n.admin + "/consumers")[2]["next"] is None
     assert http("GET", n.admin + "/consumers?size=0")[0] == 400
+
+
+def test_route_needs_a_matching_attribute(nodes, pg_db):
+    n = traditional(nodes, pg_db)
+    st, _, doc = http("POST", n.admin + "/routes", {"name": "empty"})
+    assert st == 400
+    assert doc["message"] == ("schema violation (must set one of 'methods', 'hosts', 'headers', 'paths', 'snis' "
+                              "when 'protocols' is 'https')")
+    st, _, doc = http("POST", n.admin + "/services", {"name": "nohost", "bogus": 1})
+    assert st == 400 and doc["message"] == "2 schema violations (bogus: unknown field; host: required field missing)"
