@@ -239,9 +239,11 @@ def check_schema_for_start(conf, release, opts, log):
     try:
         state = kdb.schema_state(conn, release, conf.get("loaded_plugins"))
         if opts.get("run_migrations") and (state.needs_bootstrap or state.new_migrations):
+            # start.lua: `if not schema_state:is_up_to_date() and args.run_migrations` -> migrations
+            # `up` (never bootstrap, never finish): a fresh database gets up's "Cannot run
+            # migrations: ..." error.
             mopts = {"lock_timeout": float(opts.get("lock_timeout") or release.lock_timeout_default)}
-            if not state.needs_bootstrap:
-                migrations.up(conn, conf, release, mopts, log, kfaults.load(conf["prefix"]))
+            migrations.up(conn, conf, release, mopts, log, kfaults.load(conf["prefix"]))
             state = kdb.schema_state(conn, release, conf.get("loaded_plugins"))
         err = migrations.start_check(state)
         if err:

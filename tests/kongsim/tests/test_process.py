@@ -319,3 +319,11 @@ def test_fault_unhealthy(nodes, tmp_path, upstream):
     st, _, doc = http("GET", n.status + "/status/ready")
     assert st == 503
     assert upstream.hits == 0
+
+
+def test_run_migrations_does_not_bootstrap(nodes, pg_db):
+    n = nodes.node("3.4.2", "fresh", dict(pg_db["conf"]))
+    r = n.start("--run-migrations")
+    assert r.returncode == 1
+    assert r.stderr.startswith("Error: ") and "Cannot run migrations: Database needs bootstrapping" in r.stderr
+    assert n.pid() is None
