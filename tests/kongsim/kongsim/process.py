@@ -217,9 +217,13 @@ def cmd_start(args, release, log):
     prefix = conf["prefix"]
     if is_running(pid_of(prefix)):
         raise KongError("Kong is already running in %s" % prefix)
-    prepare_prefix(conf, release, opts.get("nginx_conf"))
+    # start.lua order: connect and read the schema state, then (inside its xpcall) write the
+    # prefix, run `up` if asked, check the state, start nginx.
+    prepare = lambda: prepare_prefix(conf, release, opts.get("nginx_conf"))  # noqa: E731
     if conf.get("database") == "postgres":
-        check_schema_for_start(conf, release, opts, log)
+        check_schema_for_start(conf, release, opts, log, prepare)
+    else:
+        prepare()
     if not conf.get("nginx_daemon", True):
         from kongsim import daemon
         log("Kong started")  # [inferred] printed before nginx takes over the foreground
@@ -229,7 +233,7 @@ def cmd_start(args, release, log):
     return 0
 
 
-def check_schema_for_start(conf, release, opts, log):
+def check_schema_for_start(conf, release, opts, log, prepare):
     from kongsim import db as kdb
     from kongsim import migrations
     try:
@@ -238,6 +242,7 @@ def check_schema_for_start(conf, release, opts, log):
         raise KongError(str(e))
     try:
         state = kdb.schema_state(conn, release, conf.get("loaded_plugins"))
+        prepare()
         if opts.get("run_migrations") and (state.needs_bootstrap or state.new_migrations):
             # start.lua: `if not schema_state:is_up_to_date() and args.run_migrations` -> migrations
             # `up` (never bootstrap, never finish): a fresh database gets up's "Cannot run

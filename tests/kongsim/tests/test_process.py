@@ -103,6 +103,7 @@ def test_start_with_unreachable_database(nodes, pg_db):
     assert r.stderr.startswith("Error: [PostgreSQL error] failed to retrieve PostgreSQL server_version_num: ")
     assert pg_db["password"] not in r.stderr + r.stdout
     assert n.pid() is None
+    assert not os.path.exists(os.path.join(n.prefix, ".kong_env"))   # start.lua reads the DB before the prefix
 
 
 # -- prefix, health, stop ------------------------------------------------------------------------
