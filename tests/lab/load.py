@@ -141,8 +141,9 @@ class LoadGenerator:
         self.ok_statuses = tuple(ok_statuses)
         self.method = method
         self.headers = dict(headers or {})
-        # enough workers that a few slow requests (a retry inside HAProxy) do not starve the schedule
-        self.workers = workers or max(8, int(math.ceil(self.rate * 0.05)))
+        # enough workers that slow requests (a retry inside HAProxy, a busy machine: up to ~250 ms each at
+        # the default) do not starve the schedule; idle threads cost nothing
+        self.workers = workers or max(16, int(math.ceil(self.rate * 0.25)))
         self.results = Results()
         self.stop_event = threading.Event()
         self.slots = queue.Queue()

@@ -117,7 +117,7 @@ def test_hybrid_up_idempotent_down(lab_factory):
     import threading
     import time
     from lab.load import LoadGenerator
-    gen = LoadGenerator(lab.lb_url() + "/echo", rate=100, duration=4)
+    gen = LoadGenerator(lab.lb_url() + "/echo", rate=100, duration=4, max_lag=1.0)
     res = {}
     t = threading.Thread(target=lambda: res.update(gen.run()))
     t.start()
