@@ -122,10 +122,13 @@ class PgCluster:
 
     # -- helpers ---------------------------------------------------------
     def psql(self, sql, db="postgres"):
-        """Run SQL as the superuser over the socket; returns stdout."""
+        """Run SQL as the superuser over the socket; returns stdout.
+
+        The SQL goes through stdin, never argv: it may carry the role's password.
+        """
         r = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", self.sockdir,
-                            "-p", str(self.port), "-U", "postgres", "-d", db, "-c", sql],
-                           capture_output=True, text=True)
+                            "-p", str(self.port), "-U", "postgres", "-d", db],
+                           input=sql, capture_output=True, text=True)
         if r.returncode != 0:
             raise RuntimeError("psql failed: %s" % r.stderr.strip())
         return r.stdout
