@@ -53,6 +53,7 @@ class _UpstreamHandler(BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         body_in = self.rfile.read(n) if n else b""
         u = urlsplit(self.path)
+        self.server.started += 1
         if u.path.endswith("/slow"):
             time.sleep(float((parse_qs(u.query).get("s") or ["1"])[0]))
         self.server.hits += 1
@@ -77,6 +78,7 @@ class Upstream(object):
         self.srv.daemon_threads = True
         self.srv.name = name
         self.srv.hits = 0
+        self.srv.started = 0
         self.host, self.port = self.srv.server_address[:2]
         self.url = "http://%s:%d" % (self.host, self.port)
         self._t = threading.Thread(target=self.srv.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
@@ -84,7 +86,13 @@ class Upstream(object):
 
     @property
     def hits(self):
+        """Requests answered."""
         return self.srv.hits
+
+    @property
+    def started(self):
+        """Requests received (a /slow one counts here before it is answered)."""
+        return self.srv.started
 
     def close(self):
         self.srv.shutdown()
