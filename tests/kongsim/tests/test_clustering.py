@@ -51,6 +51,11 @@ def data_plane(nodes, cp, certs, version, name):
     return dp
 
 
+def log_of(node):
+    with open(os.path.join(node.prefix, "logs", "error.log")) as f:
+        return f.read()
+
+
 def dp_row(cp, dp_version):
     rows = http("GET", cp.admin + "/clustering/data-planes")[2]["data"]
     found = [r for r in rows if r["version"] == dp_version]
@@ -74,8 +79,7 @@ def test_3_3_cp_rejects_3_4_dp(nodes, pg_db, certs, upstream):
     assert http("GET", dp.proxy + "/items/1")[0] == 404
     st, _, doc = http("GET", dp.status + "/status/ready")
     assert (st, doc) == (503, {"message": "no configuration available (configuration hash is not initialized)"})
-    with open(os.path.join(dp.prefix, "logs", "error.log")) as f:
-        assert "data plane version 3.4.2 is incompatible with older control plane version 3.3.1" in f.read()
+    assert wait_for(lambda: "data plane version 3.4.2 is incompatible with older control plane version 3.3.1" in log_of(dp), 10)
 
 
 def test_3_4_cp_rejects_2_8_dp_and_accepts_3_3_dp(nodes, pg_db, certs, upstream):
@@ -130,7 +134,7 @@ def test_cp_serves_dp_with_wrong_certificate_nothing(nodes, pg_db, certs, upstre
                                              cluster_control_plane="%s:8005" % cp.host,
                                              cluster_cert=str(other), cluster_cert_key=certs["cluster_cert_key"]))
     assert dp.start().returncode == 0
-    wait_for(lambda: False, 1.5)
+    assert wait_for(lambda: "incorrect client certificate" in log_of(dp), 10)
     assert dp_row(cp, "3.4.2") is None
     assert dp_hash(dp) == "0" * 32
 
@@ -144,13 +148,12 @@ def test_cp_serves_dp_with_wrong_certificate_nothing(nodes, pg_db, certs, upstre
 def test_protocol_table(nodes, pg_db, certs, cp_version, dp_version, connects):
     cp = control_plane(nodes, pg_db, certs, cp_version)
     dp = data_plane(nodes, cp, certs, dp_version, "dp")
-    row = wait_for(lambda: dp_row(cp, dp_version), 6 if connects else 3)
     if connects:
+        row = wait_for(lambda: dp_row(cp, dp_version), 10)
         assert row is not None and row["sync_status"] == "normal"
     else:
-        assert row is None
-        with open(os.path.join(dp.prefix, "logs", "error.log")) as f:
-            assert "bad handshake status 404 on /v1/wrpc" in f.read()
+        assert wait_for(lambda: "bad handshake status 404 on /v1/wrpc" in log_of(dp), 10)
+        assert dp_row(cp, dp_version) is None
 
 
 def test_cp_with_pending_migrations_pushes_its_database_configuration(nodes, pg_db, certs, upstream):
