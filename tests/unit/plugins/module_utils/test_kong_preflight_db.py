@@ -1,0 +1,110 @@
+# -*- coding: utf-8 -*-
+# Copyright: kongops.upgrade contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""kong_preflight_db against a throwaway PostgreSQL: fingerprint, comparison and the run lock."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import sys
+import tempfile
+
+import pytest
+
+from ansible_collections.kongops.upgrade.plugins.module_utils import kong_preflight_db as kp
+from ansible_collections.kongops.upgrade.plugins.module_utils import pg_common
+
+REPO = pathlib.Path(__file__).resolve().parents[4]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from tests.support.pgcluster import KONG_PASSWORD, PgCluster  # noqa: E402  pylint: disable=wrong-import-position
+
+
+def test_compare_detects_writes_and_ignores_migration_additions():
+    before = {"routes": {"rows": 2, "max_updated_at": "t1", "max_created_at": "t0"},
+              "plugins": {"rows": 1, "max_updated_at": None, "max_created_at": "t0"}}
+    same_plus_migration = dict(before, keys={"rows": 0, "max_updated_at": None, "max_created_at": None},
+                               plugins={"rows": 1, "max_updated_at": "t9", "max_created_at": "t0"})
+    assert kp.compare_fingerprints(before, same_plus_migration) == []
+    written = dict(before, routes={"rows": 2, "max_updated_at": "t2", "max_created_at": "t0"},
+                   services={"rows": 1, "max_updated_at": "t2", "max_created_at": "t2"})
+    diffs = kp.compare_fingerprints(before, written)
+    assert any(d.startswith("routes: latest updated_at") for d in diffs)
+    assert any(d.startswith("services: new table with 1 rows") for d in diffs)
+    assert kp.compare_fingerprints(before, {"routes": before["routes"]}) == ["plugins: table no longer exists"]
+
+
+def test_volatile_tables():
+    assert kp.is_volatile("schema_meta") and kp.is_volatile("vitals_stats_seconds") and kp.is_volatile(kp.LOCK_TABLE)
+    assert not kp.is_volatile("routes")
+    assert kp.is_volatile("routes", ("routes",))
+
+
+@pytest.fixture(scope="module")
+def pg():
+    base = tempfile.mkdtemp(prefix="kongops-preflight-unit-", dir="/tmp")
+    os.chmod(base, 0o755)
+    try:
+        cluster = PgCluster.create(base)
+    except Exception as exc:  # pragma: no cover - machine without PostgreSQL server binaries
+        pytest.skip("no PostgreSQL cluster: %s" % exc)
+    try:
+        cluster.create_database("kong")
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+def _conn(pg):
+    return pg_common.connect(dict(login_host="127.0.0.1", login_port=pg.port, login_user="kong",
+                                  login_password=KONG_PASSWORD, login_db="kong", ssl_mode="disable"))
+
+
+def test_fingerprint_sees_inserts_and_updates_not_volatile_tables(pg):
+    conn = _conn(pg)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("CREATE TABLE routes (id int PRIMARY KEY, created_at timestamptz DEFAULT now(), updated_at timestamptz DEFAULT now())")
+            cur.execute("CREATE TABLE cluster_events (id int)")
+            cur.execute("INSERT INTO routes (id) VALUES (1), (2)")
+        first = kp.fingerprint(conn)
+        assert first["routes"]["rows"] == 2 and first["routes"]["max_updated_at"]
+        assert "cluster_events" not in first
+        with conn.cursor() as cur:
+            cur.execute("INSERT INTO cluster_events VALUES (1)")
+        assert kp.compare_fingerprints(first, kp.fingerprint(conn)) == []
+        with conn.cursor() as cur:
+            cur.execute("UPDATE routes SET updated_at = now() + interval '1 second' WHERE id = 1")
+        diffs = kp.compare_fingerprints(first, kp.fingerprint(conn))
+        assert len(diffs) == 1 and diffs[0].startswith("routes: latest updated_at")
+        facts = kp.server_facts(conn, "kong")
+        assert facts["server_version"].split(".")[0] == "15"
+        assert facts["password_encryption"] in ("md5", "scram-sha-256")
+    finally:
+        conn.close()
+
+
+def test_lock_refuses_second_run_and_can_be_broken(pg):
+    conn = _conn(pg)
+    try:
+        assert kp.lock_read(conn, "c1") is None
+        changed, lock, broken = kp.lock_acquire(conn, "c1", "alice@host pid 1", "run-1", check_mode=True)
+        assert changed and broken is None and kp.lock_read(conn, "c1") is None
+        changed, lock, broken = kp.lock_acquire(conn, "c1", "alice@host pid 1", "run-1")
+        assert changed and lock["run_id"] == "run-1" and lock["started_at"]
+        assert kp.lock_acquire(conn, "c1", "alice@host pid 1", "run-1")[0] is False
+        with pytest.raises(kp.PreflightDbError, match="alice@host pid 1"):
+            kp.lock_acquire(conn, "c1", "bob@other", "run-2")
+        with pytest.raises(kp.PreflightDbError, match="another run"):
+            kp.lock_release(conn, "c1", "run-2")
+        # another cluster is independent
+        assert kp.lock_acquire(conn, "c2", "bob@other", "run-2")[0]
+        changed, lock, broken = kp.lock_acquire(conn, "c1", "bob@other", "run-2", break_stale=True)
+        assert changed and lock["run_id"] == "run-2" and broken["run_id"] == "run-1"
+        assert kp.lock_release(conn, "c1", "run-2")[0] is True
+        assert kp.lock_read(conn, "c1") is None
+        assert kp.lock_release(conn, "c1", "run-2") == (False, None)
+    finally:
+        conn.close()
