@@ -17,8 +17,10 @@ reason) and ``needs/kongsim`` (skip it while the simulator is missing; a target 
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -68,6 +70,7 @@ def run_play(target, workdir, extra_vars, collections_dir):
         "- name: Integration target %s\n"
         "  hosts: localhost\n"
         "  gather_facts: true\n"
+        "  gather_subset: [min]\n"
         "  roles:\n"
         "    - role: %s\n" % (target, target))
     vars_file = workdir / "kit_vars.json"
@@ -104,7 +107,7 @@ def run_play(target, workdir, extra_vars, collections_dir):
 
 
 @pytest.mark.parametrize("target", discover_targets())
-def test_target(target, tmp_path, pg_cluster, kong_sim, collections_dir):
+def test_target(target, tmp_path, request, pg_cluster, kong_sim, collections_dir):
     aliases = read_aliases(target)
     disabled = [a for a in aliases if a.split()[0] == "disabled"]
     if disabled:
@@ -113,8 +116,10 @@ def test_target(target, tmp_path, pg_cluster, kong_sim, collections_dir):
     if kong_root is None and needs_kongsim(target):
         pytest.skip("target %s needs the Kong simulator: %s" % (target, reason))
 
-    workdir = tmp_path / "work"
-    workdir.mkdir(mode=0o700)
+    # A short path directly under the temp dir: targets put unix sockets in it (HAProxy allows 97
+    # characters, the kernel 107), and pytest's tmp_path is far too deep for that.
+    workdir = pathlib.Path(tempfile.mkdtemp(prefix="kit-"))
+    request.addfinalizer(lambda: shutil.rmtree(str(workdir), ignore_errors=True))
     info = pg_cluster.info()
     extra_vars = {
         "kit_repo": str(REPO),
@@ -131,6 +136,7 @@ def test_target(target, tmp_path, pg_cluster, kong_sim, collections_dir):
         "kit_kong_versions": list(versions),
     }
     rc, output = run_play(target, workdir, extra_vars, collections_dir)
+    # The play's output outlives the work directory: pytest keeps tmp_path of the last runs.
     (tmp_path / "ansible-playbook.log").write_text(output)
     if rc != 0:
         pytest.fail("integration target %s: ansible-playbook exited %d\n%s" % (target, rc, output), pytrace=False)
