@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Dynamic inventory for the molecule scenarios: the lab's own inventory once `labctl up` has written it.
 
 The lab of scenario NAME lives in /tmp/kongops-molecule-NAME (MOLECULE_SCENARIO_NAME, which molecule sets for every
