@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark of the upgrade sandbox: node start time and requests/s through HAProxy.
 
     .venv/bin/python bench/lab_bench.py [--nodes 3] [--seconds 5] [--clients 16] [--starts 3]

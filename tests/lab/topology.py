@@ -101,7 +101,10 @@ class Lab:
             raise LabError("--subnet must be three octets in 127.0.0.0/8, e.g. 127.0.1")
         if subnet == "127.0.0":
             raise LabError("--subnet 127.0.0 is reserved for PostgreSQL, the echo server and HAProxy")
-        addr = lambda i: "%s.%d" % (subnet, i)  # noqa: E731
+
+        def addr(i):
+            return "%s.%d" % (subnet, i)
+
         nodes_out, dbs = [], {}
         if topology in ("traditional", "dual"):
             dbs["pg_x" if topology == "dual" else "pg_main"] = {"bootstrap": True}

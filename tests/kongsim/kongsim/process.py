@@ -219,7 +219,10 @@ def cmd_start(args, release, log):
         raise KongError("Kong is already running in %s" % prefix)
     # start.lua order: connect and read the schema state, then (inside its xpcall) write the
     # prefix, run `up` if asked, check the state, start nginx.
-    prepare = lambda: prepare_prefix(conf, release, opts.get("nginx_conf"))  # noqa: E731
+
+    def prepare():
+        return prepare_prefix(conf, release, opts.get("nginx_conf"))
+
     if conf.get("database") == "postgres":
         check_schema_for_start(conf, release, opts, log, prepare)
     else:

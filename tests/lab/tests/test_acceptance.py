@@ -39,7 +39,10 @@ def serves(lab, node, version):
 
 def test_blue_green_contract_28_to_34(lab_factory):
     lab = lab_factory("traditional", nodes=2, version="2.8.4", offer=["3.4.2"])
-    conf = lambda n: lab.node_dir(n) + "/etc/kong/kong.conf"  # noqa: E731
+
+    def conf(n):
+        return lab.node_dir(n) + "/etc/kong/kong.conf"
+
     assert serves(lab, "kong1", "2.8.4") and serves(lab, "kong2", "2.8.4")
 
     # kong2 becomes the first Y node: out of the load balancer, stopped, 3.4.2 installed
