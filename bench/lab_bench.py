@@ -63,11 +63,11 @@ def throughput(url, seconds, clients, procs_n=2):
     """Closed-loop keep-alive clients in ``procs_n`` processes; returns (ok requests/s, errors)."""
     q = multiprocessing.Queue()
     per = max(1, clients // procs_n)
-    ps = [multiprocessing.Process(target=_client_proc, args=(url, seconds, per, q)) for _ in range(procs_n)]
+    ps = [multiprocessing.Process(target=_client_proc, args=(url, seconds, per, q)) for _unused in range(procs_n)]
     t0 = time.monotonic()
     for p in ps:
         p.start()
-    res = [q.get() for _ in ps]
+    res = [q.get() for _unused in ps]
     for p in ps:
         p.join()
     elapsed = time.monotonic() - t0
@@ -75,7 +75,7 @@ def throughput(url, seconds, clients, procs_n=2):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--nodes", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--clients", type=int, default=16)
@@ -84,8 +84,8 @@ def main():
     a = ap.parse_args()
     parent = tempfile.mkdtemp(prefix="kongops-bench-", dir="/tmp")
     os.chmod(parent, 0o755)
-    busy = {ip.rsplit(".", 1)[0] for ip, _ in procs.listening_sockets()}
-    subnet = next(s for s in ("127.%d.%d" % (random.randint(200, 254), random.randint(1, 254)) for _ in range(100))
+    busy = {ip.rsplit(".", 1)[0] for ip, _unused in procs.listening_sockets()}
+    subnet = next(s for s in ("127.%d.%d" % (random.randint(200, 254), random.randint(1, 254)) for _unused in range(100))
                   if s not in busy)
     lab = Lab(os.path.join(parent, "lab"))
     try:
@@ -94,7 +94,7 @@ def main():
         up_s = time.monotonic() - t0
         node = lab.state["nodes"][-1]["name"]
         starts, stops, cli = [], [], []
-        for _ in range(a.starts):
+        for _unused in range(a.starts):
             t = time.monotonic()
             lab.service(node, "stop")
             stops.append(time.monotonic() - t)

@@ -21,7 +21,7 @@ description:
   - After a drain (or maint), can wait until the server has no current session before returning.
   - Changes made over the runtime API are not written to C(haproxy.cfg); they are lost when HAProxy restarts.
 author:
-  - kongops.upgrade contributors
+  - kongops.upgrade contributors (@kongops)
 extends_documentation_fragment:
   - kongops.upgrade.attributes.actiongroup_change
 options:

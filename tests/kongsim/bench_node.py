@@ -64,7 +64,7 @@ def drive(host, port, path, seconds, clients):
             errors[0] += errs
 
     t0 = time.time()
-    ts = [threading.Thread(target=worker) for _ in range(clients)]
+    ts = [threading.Thread(target=worker) for _unused in range(clients)]
     for t in ts:
         t.start()
     for t in ts:

@@ -91,7 +91,7 @@ def render_config(frontend_host, frontend_port, servers, socket_path, pid_path, 
 
 def check_config(cfg_path):
     """``haproxy -c``: returns (ok, output)."""
-    r = subprocess.run([HAPROXY_BIN, "-c", "-q", "-f", cfg_path], capture_output=True, text=True)
+    r = subprocess.run([HAPROXY_BIN, "-c", "-q", "-f", cfg_path], capture_output=True, text=True, check=False)
     return r.returncode == 0, (r.stdout + r.stderr).strip()
 
 
@@ -100,7 +100,7 @@ def start(cfg_path, pid_path, timeout=5.0):
     ok, out = check_config(cfg_path)
     if not ok:
         raise RuntimeError("haproxy configuration %s is invalid: %s" % (cfg_path, out))
-    r = subprocess.run([HAPROXY_BIN, "-D", "-f", cfg_path, "-p", pid_path], capture_output=True, text=True)
+    r = subprocess.run([HAPROXY_BIN, "-D", "-f", cfg_path, "-p", pid_path], capture_output=True, text=True, check=False)
     if r.returncode != 0:
         raise RuntimeError("haproxy failed to start: %s" % (r.stdout + r.stderr).strip())
     deadline = time.monotonic() + timeout

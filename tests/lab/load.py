@@ -189,7 +189,7 @@ class LoadGenerator:
     # -- pacing --------------------------------------------------------------------------------
     def run(self, progress=None, progress_interval=1.0):
         """Run until duration elapses or stop() is called; returns the summary dict."""
-        threads = [threading.Thread(target=self._worker, daemon=True) for _ in range(self.workers)]
+        threads = [threading.Thread(target=self._worker, daemon=True) for _unused in range(self.workers)]
         for t in threads:
             t.start()
         self.t0_wall = time.time()
@@ -213,7 +213,7 @@ class LoadGenerator:
                 progress(self.summary(running=True))
         self.t_end = min(time.monotonic(), end) if end is not None else time.monotonic()
         # slots already due are still sent or counted as missed; then the workers stop
-        for _ in threads:
+        for _unused in threads:
             self.slots.put(None)
         for t in threads:
             t.join(self.timeout + 2)

@@ -48,7 +48,7 @@ def _log(msg):
 
 
 def version_major(v):
-    return int(str(v).split(".")[0])
+    return int(str(v).split(".", 1)[0])
 
 
 def lab_python():
@@ -218,7 +218,7 @@ class Lab:
             if os.path.exists(os.path.join(dest, "bin", "kong")):
                 continue
             r = subprocess.run([lab_python(), "-m", "kongsim.install", "--version", v, "--dest", dest, "--python", lab_python()],
-                               capture_output=True, text=True, env=lab_env())
+                               capture_output=True, text=True, env=lab_env(), check=False)
             if r.returncode != 0:
                 shutil.rmtree(dest, ignore_errors=True)
                 raise LabError("cannot add Kong %s to the lab repository: %s" % (v, (r.stderr or r.stdout).strip()))
@@ -337,7 +337,7 @@ class Lab:
 
     def install(self, name, version):
         """Install ``version`` on node ``name`` with the same hook a role uses."""
-        r = subprocess.run([self.p("bin", "kong-install"), self.node_dir(name), version], capture_output=True, text=True)
+        r = subprocess.run([self.p("bin", "kong-install"), self.node_dir(name), version], capture_output=True, text=True, check=False)
         if r.returncode != 0:
             raise LabError("kong-install %s %s failed: %s" % (name, version, (r.stderr or r.stdout).strip()))
         return r.stdout.strip()
@@ -346,7 +346,7 @@ class Lab:
         full_env = dict(os.environ)
         full_env.update(env or {})
         r = subprocess.run([self.p("bin", "kong-service"), self.node_dir(name), action], capture_output=True, text=True,
-                           env=full_env)
+                           env=full_env, check=False)
         if check and r.returncode != 0:
             raise LabError("kong-service %s %s failed (exit %d): %s" % (name, action, r.returncode,
                                                                         (r.stderr + r.stdout).strip()))
@@ -357,7 +357,7 @@ class Lab:
         full_env = dict(os.environ)
         full_env.update(env or {})
         return subprocess.run([os.path.join(self.node_dir(name), "bin", "kong")] + list(args), capture_output=True,
-                              text=True, env=full_env)
+                              text=True, env=full_env, check=False)
 
     def node_pid(self, name):
         pid = procs.read_pid(os.path.join(self.node_dir(name), "prefix", "pids", "nginx.pid"))
@@ -502,7 +502,7 @@ class Lab:
                 # no Admin API on a data plane: its version as its control plane sees it, and its status API
                 d = dps.get(n["address"]) or {}
                 version = d.get("version")
-                st, _ = get_json(self.status_url(n) + "/status")
+                st, _unused = get_json(self.status_url(n) + "/status")
                 health = "status %s, sync %s" % (st, d.get("sync_status", "-"))
             elif pid:
                 st, doc = get_json(self.admin_url(n) + "/")
@@ -541,7 +541,7 @@ class Lab:
             if os.path.exists(kong_bin):
                 try:
                     subprocess.run([kong_bin, "stop", "-p", os.path.dirname(os.path.dirname(pf))], capture_output=True,
-                                   timeout=15)
+                                   timeout=15, check=False)
                 except subprocess.TimeoutExpired:
                     pass
             if procs.pid_alive(pid) and not procs.terminate(pid, marker="kongsim", timeout=3):

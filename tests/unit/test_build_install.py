@@ -25,7 +25,7 @@ FORBIDDEN_GLOBS = ("*.tar.gz", "*.pyc")
 
 def _run(args, env, cwd, timeout=300):
     proc = subprocess.run([str(a) for a in args], env=env, cwd=str(cwd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          universal_newlines=True, timeout=timeout)
+                          universal_newlines=True, timeout=timeout, check=False)
     assert proc.returncode == 0, "%s failed (exit %d):\n%s" % (" ".join(str(a) for a in args), proc.returncode, proc.stdout[-4000:])
     return proc.stdout
 

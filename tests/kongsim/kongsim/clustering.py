@@ -155,7 +155,7 @@ class DataPlane(object):
     def __init__(self, node):
         self.node = node
         cp = node.conf.get("cluster_control_plane") or "127.0.0.1:8005"
-        host, _, port = cp.rpartition(":")
+        host, _unused, port = cp.rpartition(":")
         self.cp_host = host.strip("[]") or "127.0.0.1"
         self.cp_port = int(port)
         self.digest = cert_digest(node.conf)

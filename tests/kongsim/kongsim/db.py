@@ -182,7 +182,7 @@ def schema_state(conn, release, plugins=None):
     (None = bundled)."""
     meta = read_schema_meta(conn)
     known = release.migrations_for(plugins)
-    ex, pe, ne, mi = (collections.OrderedDict() for _ in range(4))
+    ex, pe, ne, mi = (collections.OrderedDict() for _unused in range(4))
     if meta is None:
         for sub, names in known.items():
             ne[sub] = list(names)
@@ -477,7 +477,7 @@ def insert_entity(conn, kind, fields):
     cols = [c for c in ent.columns if c.name in f]
     q = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
         sql.Identifier(ent.table), sql.SQL(", ").join(sql.Identifier(_col_name(c)) for c in cols),
-        sql.SQL(", ").join(sql.Placeholder() for _ in cols))
+        sql.SQL(", ").join(sql.Placeholder() for _unused in cols))
 
     def go():
         with conn.cursor() as cur:
@@ -535,7 +535,7 @@ def upsert_entity(conn, kind, id_or_key, fields):
     cols = list(ent.columns)
     q = sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT (id) DO UPDATE SET {}").format(
         sql.Identifier(ent.table), sql.SQL(", ").join(sql.Identifier(_col_name(c)) for c in cols),
-        sql.SQL(", ").join(sql.Placeholder() for _ in cols),
+        sql.SQL(", ").join(sql.Placeholder() for _unused in cols),
         sql.SQL(", ").join(sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(_col_name(c))) for c in cols if c.name != "id"))
 
     def go():

@@ -61,7 +61,7 @@ class Headers(object):
         return list(self._pairs)
 
     def keys(self):
-        return [k for k, _ in self._pairs]
+        return [k for k, _unused in self._pairs]
 
 
 def read_headers(rfile):

@@ -468,7 +468,7 @@ def reset(conn, conf, release, opts, log):
 
 def _confirm(release, log, stdin=None):
     stdin = stdin or sys.stdin
-    for _ in range(3):
+    for _unused in range(3):
         log.out.write(release.reset_prompt)
         log.out.flush()
         line = stdin.readline()

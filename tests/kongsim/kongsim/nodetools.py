@@ -36,7 +36,7 @@ def _bindable(host, port):
 
 def free_address(ports=(8000, 8001, 8005, 8007), rng=random):
     """A random 127.x.y.z (x in 100..199) where every one of ``ports`` can be bound."""
-    for _ in range(200):
+    for _unused in range(200):
         host = "127.%d.%d.%d" % (rng.randint(100, 199), rng.randint(0, 255), rng.randint(2, 254))
         if all(_bindable(host, p) for p in ports):
             return host
@@ -185,7 +185,7 @@ class Nodes(object):
     def run(self, kong, *args, **kw):
         env = clean_env(kw.pop("env", None))
         return subprocess.run([kong] + [str(a) for a in args], env=env, cwd=self.base, capture_output=True, text=True,
-                              timeout=kw.pop("timeout", 60), **kw)
+                              timeout=kw.pop("timeout", 60), check=kw.pop("check", False), **kw)
 
     def node(self, version, name, values, host=None, kong=None):
         """Write ``<base>/<name>.conf`` (mode 0600) from ``values`` plus per-node prefix and
@@ -214,7 +214,7 @@ class Nodes(object):
                     os.kill(pid, signal.SIGKILL)
                 except OSError:
                     pass
-                for _ in range(50):
+                for _unused in range(50):
                     if not pid_alive(pid):
                         break
                     time.sleep(0.02)
@@ -272,7 +272,7 @@ def main(argv=None):
     sys.stdout.write("%d\n" % u.port)
     sys.stdout.flush()
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_args: stop.set())
     stop.wait()
     u.close()
     return 0

@@ -179,7 +179,7 @@ def spawn_node(conf, release):
     deadline = time.time() + timeout
     buf = b""
     while time.time() < deadline:
-        ready, _, _ = select.select([r], [], [], 0.2)
+        ready, _unused, _unused = select.select([r], [], [], 0.2)
         if ready:
             chunk = os.read(r, 4096)
             if not chunk:

@@ -124,7 +124,7 @@ def _drop(host, port):
 
 
 def _split_target(target, default_port=8000):
-    host, _, port = (target or "").rpartition(":")
+    host, _unused, port = (target or "").rpartition(":")
     if not host:
         return target, default_port
     try:

@@ -125,7 +125,7 @@ class Router(object):
     def match(self, method, host, uri):
         """A :class:`Match` for the request or None (Kong: 404 no Route matched)."""
         host = (host or "").split(":")[0].lower() if not (host or "").startswith("[") else host.lower()
-        path, _, query = uri.partition("?")
+        path, _unused, query = uri.partition("?")
         for c in self.routes:
             if c.methods and method.upper() not in c.methods:
                 continue

@@ -117,7 +117,7 @@ def run_kong(tmp_path):
         env = clean_env(kw.pop("env", None))
         cwd = kw.pop("cwd", str(tmp_path))
         return subprocess.run([kong] + [str(a) for a in args], env=env, cwd=cwd, capture_output=True, text=True,
-                              input=kw.pop("input", None), timeout=kw.pop("timeout", 60))
+                              input=kw.pop("input", None), timeout=kw.pop("timeout", 60), check=False)
     return run
 
 

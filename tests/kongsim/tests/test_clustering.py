@@ -77,7 +77,7 @@ def test_3_3_cp_rejects_3_4_dp(nodes, pg_db, certs, upstream):
     # no configuration reached the data plane
     assert dp_hash(dp) == "0" * 32
     assert http("GET", dp.proxy + "/items/1")[0] == 404
-    st, _, doc = http("GET", dp.status + "/status/ready")
+    st, _unused, doc = http("GET", dp.status + "/status/ready")
     assert (st, doc) == (503, {"message": "no configuration available (configuration hash is not initialized)"})
     assert wait_for(lambda: "data plane version 3.4.2 is incompatible with older control plane version 3.3.1" in log_of(dp), 10)
 
@@ -98,7 +98,7 @@ def test_3_4_cp_rejects_2_8_dp_and_accepts_3_3_dp(nodes, pg_db, certs, upstream)
     status = http("GET", cp.admin + "/clustering/status")
     assert status[1]["deprecation"] == "true"
     assert status[2][row33["id"]]["config_hash"] == row33["config_hash"]
-    st, _, doc = http("GET", ok.status + "/status/ready")
+    st, _unused, doc = http("GET", ok.status + "/status/ready")
     assert (st, doc) == (200, {"message": "ready"})
 
 

@@ -37,9 +37,9 @@ def bootstrap(nodes, version, pg_db):
 
 
 def seed_route(node, upstream, path="/echo", name="echo"):
-    st, _, svc = http("POST", node.admin + "/services", {"name": name, "url": upstream.url + "/base"})
+    st, _unused, svc = http("POST", node.admin + "/services", {"name": name, "url": upstream.url + "/base"})
     assert st == 201, svc
-    st, _, rt = http("POST", node.admin + "/services/%s/routes" % name, {"name": name, "paths": [path]})
+    st, _unused, rt = http("POST", node.admin + "/services/%s/routes" % name, {"name": name, "paths": [path]})
     assert st == 201, rt
     return svc, rt
 
@@ -261,7 +261,7 @@ def _swallow(fn):
 def test_restart_and_reload_pick_up_new_declarative_file(nodes, tmp_path, upstream):
     n = _dbless(nodes, tmp_path, upstream, name="rl")
     assert n.start().returncode == 0
-    st, _, _ = http("GET", n.proxy + "/x")
+    st, _unused, _unused = http("GET", n.proxy + "/x")
     assert st == 200
     (tmp_path / "rl.yml").write_text('_format_version: "3.0"\n')
     r = n.run("reload", "-c", n.conf_path)
@@ -301,7 +301,7 @@ def test_fault_die_after_requests(nodes, tmp_path, upstream):
     n = _dbless(nodes, tmp_path, upstream, faults={"die_after_requests": 3})
     assert n.start().returncode == 0
     pid = n.pid()
-    for _ in range(3):
+    for _unused in range(3):
         assert http("GET", n.proxy + "/a")[0] == 200
     assert wait_for(lambda: not pid_alive(pid), 5)
     h = n.run("health", "-p", n.prefix)
@@ -311,9 +311,9 @@ def test_fault_die_after_requests(nodes, tmp_path, upstream):
 def test_fault_unhealthy(nodes, tmp_path, upstream):
     n = _dbless(nodes, tmp_path, upstream, faults={"unhealthy": True})
     assert n.start().returncode == 0
-    st, _, doc = http("GET", n.proxy + "/a")
+    st, _unused, doc = http("GET", n.proxy + "/a")
     assert st == 503
-    st, _, doc = http("GET", n.status + "/status/ready")
+    st, _unused, doc = http("GET", n.status + "/status/ready")
     assert st == 503
     assert upstream.hits == 0
 

@@ -166,7 +166,7 @@ def test_upstream_down_gives_502(nodes, tmp_path):
     dead.close()
     n = dbless(nodes, tmp_path, "3.4.2", {"_format_version": "3.0", "services": [
         {"name": "svc", "url": url, "routes": [{"name": "r", "paths": ["/"]}]}]})
-    st, _, doc = http("GET", n.proxy + "/")
+    st, _unused, doc = http("GET", n.proxy + "/")
     assert (st, doc) == (502, {"message": "An invalid response was received from the upstream server"})
 
 
@@ -178,7 +178,7 @@ def test_upstream_targets_round_robin(nodes, tmp_path):
             "upstreams": [{"name": "pool", "targets": [{"target": "%s:%d" % (a.host, a.port)},
                                                        {"target": "%s:%d" % (b.host, b.port)}]}],
             "services": [{"name": "svc", "host": "pool", "port": 80, "routes": [{"name": "r", "paths": ["/"]}]}]})
-        seen = set(http("GET", n.proxy + "/")[2]["upstream"] for _ in range(6))
+        seen = set(http("GET", n.proxy + "/")[2]["upstream"] for _unused in range(6))
         assert seen == {"a", "b"}
     finally:
         a.close()
@@ -193,13 +193,13 @@ def test_plugins_key_auth_and_request_termination(nodes, tmp_path, upstream):
             {"name": "auth", "paths": ["/auth"], "plugins": [{"name": "key-auth"}]},
             {"name": "closed", "paths": ["/closed"], "plugins": [
                 {"name": "request-termination", "config": {"status_code": 403, "message": "closed"}}]}]}]})
-    st, _, doc = http("GET", n.proxy + "/auth")
+    st, _unused, doc = http("GET", n.proxy + "/auth")
     assert (st, doc) == (401, {"message": "No API key found in request"})
-    st, _, doc = http("GET", n.proxy + "/auth", headers={"apikey": "wrong"})
+    st, _unused, doc = http("GET", n.proxy + "/auth", headers={"apikey": "wrong"})
     assert (st, doc) == (401, {"message": "Invalid authentication credentials"})
-    st, _, doc = http("GET", n.proxy + "/auth", headers={"apikey": "secret-key"})
+    st, _unused, doc = http("GET", n.proxy + "/auth", headers={"apikey": "secret-key"})
     assert st == 200 and doc["headers"]["x-consumer-username"] == "alice"
-    st, _, doc = http("GET", n.proxy + "/closed")
+    st, _unused, doc = http("GET", n.proxy + "/closed")
     assert (st, doc) == (403, {"message": "closed"})
     assert upstream.hits == 1
 

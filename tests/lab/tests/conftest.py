@@ -23,8 +23,8 @@ from lab.topology import Lab  # noqa: E402
 
 def free_subnet():
     """A 127.x.y prefix on which nothing listens (other engineers share this machine)."""
-    busy = {ip.rsplit(".", 1)[0] for ip, _ in procs.listening_sockets()}
-    for _ in range(200):
+    busy = {ip.rsplit(".", 1)[0] for ip, _unused in procs.listening_sockets()}
+    for _unused in range(200):
         cand = "127.%d.%d" % (random.randint(200, 254), random.randint(1, 254))
         if cand not in busy:
             return cand

@@ -73,8 +73,8 @@ def test_blue_green_contract_28_to_34(lab_factory):
     haproxy.set_server_state(lab.sock, "kong_proxy", "kong2", "ready")
     haproxy.wait_server_status(lab.sock, "kong_proxy", "kong2", ("UP",), timeout=10)
     seen = set()
-    for _ in range(20):
-        _, headers, _ = get(lab.lb_url() + "/echo")
+    for _unused in range(20):
+        _unused, headers, _unused = get(lab.lb_url() + "/echo")
         seen.add(headers.get("Via"))
     assert {"kong/2.8.4", "kong/3.4.2"} <= {v.split(" ")[-1] for v in seen if v}, seen
 
@@ -90,7 +90,7 @@ def test_blue_green_contract_28_to_34(lab_factory):
 def test_hybrid_34_dp_rejected_by_33_cp(lab_factory):
     lab = lab_factory("hybrid", data_planes=2, version="3.3.1", offer=["3.4.2"])
     cp = lab.admin_url(lab.node("cp1"))
-    _, _, doc = get(cp + "/clustering/data-planes")
+    _unused, _unused, doc = get(cp + "/clustering/data-planes")
     assert {d["sync_status"] for d in doc["data"]} == {"normal"} and len(doc["data"]) == 2
 
     lab.service("dp2", "quit")
@@ -99,13 +99,13 @@ def test_hybrid_34_dp_rejected_by_33_cp(lab_factory):
     dp2 = lab.node("dp2")["address"]
 
     def rejected():
-        _, _, d = get(cp + "/clustering/data-planes")
+        _unused, _unused, d = get(cp + "/clustering/data-planes")
         rows = [x for x in d["data"] if x["ip"] == dp2 and x["version"] == "3.4.2"]
         return rows if rows and rows[0]["sync_status"] == "kong_version_incompatible" else None
 
     rows = eventually(rejected, 15)
     assert rows, get(cp + "/clustering/data-planes")[2]
     # the 3.3 data plane keeps its normal status
-    _, _, d = get(cp + "/clustering/data-planes")
+    _unused, _unused, d = get(cp + "/clustering/data-planes")
     dp1 = lab.node("dp1")["address"]
     assert [x["sync_status"] for x in d["data"] if x["ip"] == dp1] == ["normal"]

@@ -58,7 +58,7 @@ class FakeHAProxy:
             return "\n".join([head, node1, ",".join(fields)]) + "\n\n"
         parts = command.split()
         if parts[:2] == ["set", "server"]:
-            backend, _, name = parts[2].partition("/")
+            backend, _unused, name = parts[2].partition("/")
             if name not in self.rows:
                 return "No such server.\n\n"
             row = self.rows[name]
@@ -218,7 +218,7 @@ def test_client_round_trip_over_unix_socket():
     received = []
 
     def serve():
-        conn, _ = server.accept()
+        conn, _unused = server.accept()
         received.append(conn.recv(1024))
         conn.sendall(STATE.encode())
         conn.close()

@@ -34,7 +34,7 @@ class FakeKong:
         if self.db.get("meta") is None:
             return None
         st = {"executed": {}, "pending": {}, "new": {}}
-        for sub, name, _ in self.migrations:
+        for sub, name, _unused in self.migrations:
             row = self.db["meta"].get(sub, {"executed": [], "pending": []})
             kind = "executed" if name in row["executed"] else "pending" if name in row["pending"] else "new"
             st[kind].setdefault(sub, []).append(name)
@@ -71,7 +71,7 @@ class FakeKong:
             if st is not None:
                 return 0, "Database already bootstrapped\n", ""
             self.db["meta"] = {}
-            for s, n, _ in self.migrations:
+            for s, n, _unused in self.migrations:
                 self.db["meta"].setdefault(s, {"executed": [], "pending": []})["executed"].append(n)
             return 0, "Bootstrapping database...\nDatabase is up-to-date\n", ""
         if sub == "up":
