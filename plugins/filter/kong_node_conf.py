@@ -48,7 +48,7 @@ _SECRET = re.compile(r"password|secret|token|_key$|license")
 
 def version_tuple(version):
     """'3.4.3.12' -> (3, 4, 3, 12); a missing part counts as 0, so 3.4.0 == 3.4.0.0."""
-    parts = re.findall(r"\d+", str(version).split("-")[0])
+    parts = re.findall(r"\d+", str(version).split("-", 1)[0])
     if not parts:
         raise AnsibleFilterError("not a Kong version: %r" % (version,))
     nums = [int(p) for p in parts[:4]]

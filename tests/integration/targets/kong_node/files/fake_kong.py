@@ -92,7 +92,7 @@ def serve(node):
 
 def free_ports(count):
     import socket
-    socks = [socket.socket() for _ in range(count)]
+    socks = [socket.socket() for _unused in range(count)]
     for sock in socks:
         sock.bind(("127.0.0.1", 0))
     ports = [sock.getsockname()[1] for sock in socks]
@@ -129,7 +129,7 @@ def main():
             print("Kong is not running", file=sys.stderr)
             return 1
         os.kill(pid, signal.SIGQUIT if action == "quit" else signal.SIGTERM)
-        for _ in range(50):
+        for _unused in range(50):
             if pid_of(node) is None:
                 break
             time.sleep(0.1)
