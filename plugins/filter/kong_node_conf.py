@@ -1,42 +1,15 @@
 # -*- coding: utf-8 -*-
 # Copyright: kongops.upgrade contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters used by the kong_node role to read kong.conf and report settings a release removed or changed."""
+"""Filters used by the kong_node role to read kong.conf and report settings a release removed or changed.
+
+Their documentation is in the adjacent kong_conf_settings.yml, kong_conf_findings.yml and kong_conf_file_refs.yml
+(ansible-doc reads a file that defines several filters only once, so each filter has its own sidecar).
+"""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
-
-DOCUMENTATION = r"""
-name: kong_conf_settings
-short_description: Active settings of a kong.conf text as a dict
-version_added: 0.1.0
-description:
-  - Parses C(key = value) lines of a kong.conf, skipping comments (C(#) to the end of the line, as Kong's
-    conf loader does) and blank lines; the last occurrence of a key wins.
-  - The companion filter C(kongops.upgrade.kong_conf_findings) takes the result, the role's table of setting
-    changes, the target version and optionally the current version, and returns the entries that apply.
-  - The companion filter C(kongops.upgrade.kong_conf_file_refs) takes the result and returns the absolute paths
-    named by certificate, key, keyring, license and declarative settings (files to back up).
-positional: _input
-options:
-  _input:
-    description: The text of a kong.conf file.
-    type: str
-    required: true
-"""
-
-EXAMPLES = r"""
-- name: Settings to review
-  ansible.builtin.debug:
-    msg: "{{ conf_text | kongops.upgrade.kong_conf_settings | kongops.upgrade.kong_conf_findings(changes, '3.4.2', '2.8.4') }}"
-"""
-
-RETURN = r"""
-_value:
-  description: Setting name to value (strings, surrounding spaces removed).
-  type: dict
-"""
 
 import re
 
