@@ -86,9 +86,7 @@ differences:
 
 import datetime  # noqa: E402
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
-
-from ansible_collections.kongops.upgrade.plugins.module_utils import pg_common  # noqa: E402
+from ansible_collections.kongops.upgrade.plugins.module_utils import pg_module  # noqa: E402
 from ansible_collections.kongops.upgrade.plugins.module_utils.kong_preflight_db import (  # noqa: E402
     compare_fingerprints,
     fingerprint,
@@ -97,25 +95,17 @@ from ansible_collections.kongops.upgrade.plugins.module_utils.kong_preflight_db 
 
 
 def main():
-    argument_spec = pg_common.pg_argument_spec()
-    argument_spec.update(
+    module = pg_module.pg_module(dict(
         compare_to=dict(type="dict"),
         exclude_tables=dict(type="list", elements="str", default=[]),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not pg_common.HAS_PSYCOPG:
-        module.fail_json(msg=missing_required_lib("psycopg"), exception=str(pg_common.PSYCOPG_IMPORT_ERROR))
+    ))
     p = module.params
-    where = "%s:%s/%s" % (p["login_host"], p["login_port"], p["login_db"])
-    try:
-        conn = pg_common.connect(p)
-    except Exception as exc:  # psycopg's connection errors carry the server's reason
-        module.fail_json(msg="cannot connect to Kong's database %s as %s: %s" % (where, p["login_user"], str(exc).strip()))
+    conn = pg_module.connect_or_fail(module)
     try:
         facts = server_facts(conn, p["login_user"])
         tables = fingerprint(conn, exclude=tuple(p["exclude_tables"]))
     except Exception as exc:  # reported with context
-        module.fail_json(msg="reading Kong's database %s failed: %s" % (where, exc))
+        module.fail_json(msg="reading Kong's database %s failed: %s" % (pg_module.where(p), exc))
     finally:
         conn.close()
     taken = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

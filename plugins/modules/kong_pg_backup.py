@@ -190,15 +190,12 @@ commands:
 
 import os  # noqa: E402
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
-
-from ansible_collections.kongops.upgrade.plugins.module_utils import pg_common  # noqa: E402
+from ansible_collections.kongops.upgrade.plugins.module_utils import pg_module  # noqa: E402
 from ansible_collections.kongops.upgrade.plugins.module_utils.pg_backup import BackupError, run_backup  # noqa: E402
 
 
 def main():
-    argument_spec = pg_common.pg_argument_spec()
-    argument_spec.update(
+    module = pg_module.pg_module(dict(
         dest=dict(type="path", required=True),
         format=dict(type="str", default="directory", choices=["directory", "custom", "plain"]),
         jobs=dict(type="int", default=1),
@@ -211,12 +208,7 @@ def main():
         verify=dict(type="str", default="checksums", choices=["none", "checksums", "restore"]),
         kong_version=dict(type="str"),
         table_checksums=dict(type="bool", default=False),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not pg_common.HAS_PSYCOPG:
-        module.fail_json(msg=missing_required_lib("psycopg"), exception=str(pg_common.PSYCOPG_IMPORT_ERROR))
-    if module.params["jobs"] < 1:
-        module.fail_json(msg="jobs must be at least 1")
+    ))
     if module.params["keep"] < 0:
         module.fail_json(msg="keep must be 0 (keep all) or more")
 
@@ -227,11 +219,8 @@ def main():
         params["pg_restore_path"] = beside if os.path.exists(beside) else module.get_bin_path("pg_restore")
     params["psql_path"] = params["psql_path"] or module.get_bin_path("psql")
 
-    def runner(argv, env):
-        return module.run_command(argv, environ_update=env or {}, umask=0o077)
-
     try:
-        result = run_backup(params, runner, check_mode=module.check_mode)
+        result = run_backup(params, pg_module.runner(module), check_mode=module.check_mode)
     except BackupError as exc:
         module.fail_json(msg=exc.msg, **exc.details)
     except Exception as exc:  # psycopg errors and OS errors, reported with context

@@ -171,16 +171,13 @@ commands:
   elements: list
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
-
-from ansible_collections.kongops.upgrade.plugins.module_utils import pg_common  # noqa: E402
+from ansible_collections.kongops.upgrade.plugins.module_utils import pg_module  # noqa: E402
 from ansible_collections.kongops.upgrade.plugins.module_utils.pg_backup import BackupError  # noqa: E402
 from ansible_collections.kongops.upgrade.plugins.module_utils.pg_restore import run_restore  # noqa: E402
 
 
 def main():
-    argument_spec = pg_common.pg_argument_spec()
-    argument_spec.update(
+    module = pg_module.pg_module(dict(
         src=dict(type="path", required=True),
         clean=dict(type="bool", default=True),
         create=dict(type="bool", default=False),
@@ -192,12 +189,7 @@ def main():
         maintenance_db=dict(type="str", default="postgres"),
         pg_restore_path=dict(type="path"),
         psql_path=dict(type="path"),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not pg_common.HAS_PSYCOPG:
-        module.fail_json(msg=missing_required_lib("psycopg"), exception=str(pg_common.PSYCOPG_IMPORT_ERROR))
-    if module.params["jobs"] < 1:
-        module.fail_json(msg="jobs must be at least 1")
+    ))
     if module.params["login_db"] == module.params["maintenance_db"]:
         module.fail_json(msg="login_db (the target) and maintenance_db must differ")
 
@@ -205,11 +197,8 @@ def main():
     params["pg_restore_path"] = params["pg_restore_path"] or module.get_bin_path("pg_restore", required=True)
     params["psql_path"] = params["psql_path"] or module.get_bin_path("psql")
 
-    def runner(argv, env):
-        return module.run_command(argv, environ_update=env or {}, umask=0o077)
-
     try:
-        result = run_restore(params, runner, check_mode=module.check_mode)
+        result = run_restore(params, pg_module.runner(module), check_mode=module.check_mode)
     except BackupError as exc:
         module.fail_json(msg=exc.msg, **exc.details)
     except Exception as exc:  # psycopg errors and OS errors, reported with context

@@ -88,9 +88,7 @@ broken:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
-
-from ansible_collections.kongops.upgrade.plugins.module_utils import pg_common  # noqa: E402
+from ansible_collections.kongops.upgrade.plugins.module_utils import pg_module  # noqa: E402
 from ansible_collections.kongops.upgrade.plugins.module_utils.kong_preflight_db import (  # noqa: E402
     PreflightDbError,
     lock_acquire,
@@ -99,23 +97,16 @@ from ansible_collections.kongops.upgrade.plugins.module_utils.kong_preflight_db 
 
 
 def main():
-    argument_spec = pg_common.pg_argument_spec()
-    argument_spec.update(
+    module = pg_module.pg_module(dict(
         cluster=dict(type="str", required=True),
         state=dict(type="str", default="present", choices=["present", "absent"]),
         run_id=dict(type="str", required=True),
         owner=dict(type="str", default=""),
         break_stale=dict(type="bool", default=False),
         schema=dict(type="str"),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not pg_common.HAS_PSYCOPG:
-        module.fail_json(msg=missing_required_lib("psycopg"), exception=str(pg_common.PSYCOPG_IMPORT_ERROR))
+    ))
     p = module.params
-    try:
-        conn = pg_common.connect(p)
-    except Exception as exc:  # psycopg's connection errors carry the server's reason
-        module.fail_json(msg="cannot connect to Kong's database %s:%s/%s: %s" % (p["login_host"], p["login_port"], p["login_db"], str(exc).strip()))
+    conn = pg_module.connect_or_fail(module)
     result = dict(changed=False)
     try:
         if p["state"] == "present":
