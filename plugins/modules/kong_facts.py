@@ -24,11 +24,6 @@ author:
   - kongops.upgrade contributors (@kongops)
 extends_documentation_fragment:
   - kongops.upgrade.attributes.info_module
-attributes:
-  check_mode:
-    description: Can run in check mode and return changed status prediction without modifying the target.
-  diff_mode:
-    description: Returns details on what has changed (or would change in check mode) when in diff mode.
 options:
   admin_url:
     description:

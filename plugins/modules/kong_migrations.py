@@ -26,11 +26,6 @@ author:
   - kongops.upgrade contributors (@kongops)
 extends_documentation_fragment:
   - kongops.upgrade.attributes.actiongroup_change
-attributes:
-  check_mode:
-    description: Can run in check mode and return changed status prediction without modifying the target.
-  diff_mode:
-    description: Returns details on what has changed (or would change in check mode) when in diff mode.
 options:
   kong_bin:
     description:
