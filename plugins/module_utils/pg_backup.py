@@ -389,7 +389,8 @@ def restore_argv(pg_restore, archive, dbname, jobs=1, clean=False, no_owner=Fals
 # The backup itself
 # --------------------------------------------------------------------------------------------
 
-def _run(runner, argv, env, what, commands):
+def run_step(runner, argv, env, what, commands):
+    """Run one pg tool, record its argv, raise BackupError with its output when it fails."""
     commands.append(list(argv))
     rc, out, err = runner(argv, env)
     if rc != 0:
@@ -421,7 +422,7 @@ def verify_by_restore(params, runner, backup_dir, manifest, pg_restore, jobs, co
                         raise BackupError("verify=restore of a compressed plain dump is not supported; use verify=checksums")
                 else:
                     argv = restore_argv(pg_restore, archive, scratch, jobs=jobs, no_owner=True, single_transaction=True)
-                _run(runner, argv, env, "restoring into the scratch database %s" % scratch, commands)
+                run_step(runner, argv, env, "restoring into the scratch database %s" % scratch, commands)
             sconn = pg_common.connect(params, dbname=scratch)
             try:
                 tables = pg_common.list_tables(sconn)
@@ -519,8 +520,8 @@ def run_backup(params, runner, check_mode=False, now=utcnow):
             durations["count"] = round(time.monotonic() - t, 3)
             t = time.monotonic()
             with pg_common.libpq_env(params, application_name=pg_common.APPLICATION_NAME + "/kong_pg_backup") as env:
-                _run(runner, build_pg_dump_argv(pg_dump, fmt, out_path, params["login_db"], jobs, compression, snapshot),
-                     env, "pg_dump", commands)
+                run_step(runner, build_pg_dump_argv(pg_dump, fmt, out_path, params["login_db"], jobs, compression, snapshot),
+                         env, "pg_dump", commands)
             durations["dump"] = round(time.monotonic() - t, 3)
         finally:
             sconn.rollback()
@@ -568,7 +569,7 @@ def _verify(params, runner, root, manifest, verify, pg_restore, jobs, commands):
         if not plain_dump_complete(archive):
             raise BackupError("the plain dump %s lacks pg_dump's completion line" % archive)
     else:
-        listing = _run(runner, [pg_restore, "--list", archive], None, "pg_restore --list", commands)
+        listing = run_step(runner, [pg_restore, "--list", archive], None, "pg_restore --list", commands)
         missing = sorted(set(manifest["tables"]) - list_table_data(listing))
         if missing:
             raise BackupError("pg_restore --list does not show the data of: %s" % ", ".join(missing))

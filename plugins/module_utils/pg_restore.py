@@ -25,8 +25,8 @@ import time
 
 from ansible_collections.kongops.upgrade.plugins.module_utils import pg_common
 from ansible_collections.kongops.upgrade.plugins.module_utils.pg_backup import (
-    BackupError, check_tool, compare_state, plain_restore_argv, read_manifest, restore_argv, safe_dbname, tool_version,
-    verify_checksums, MANIFEST_NAME,
+    BackupError, check_tool, compare_state, plain_restore_argv, read_manifest, restore_argv, run_step, safe_dbname,
+    tool_version, verify_checksums, MANIFEST_NAME,
 )
 
 
@@ -57,14 +57,6 @@ def _measure(conn, with_sums):
     meta = pg_common.schema_meta_state(conn, tables)
     sums = pg_common.content_checksums(conn, tables) if with_sums else None
     return counts, meta, sums
-
-
-def _run(runner, argv, env, what, commands):
-    commands.append(list(argv))
-    rc, out, err = runner(argv, env)
-    if rc != 0:
-        raise BackupError("%s failed (rc %s): %s" % (what, rc, (err or out or "").strip()[-2000:]), rc=rc, cmd=argv)
-    return out
 
 
 def run_restore(params, runner, check_mode=False):
@@ -168,7 +160,7 @@ def run_restore(params, runner, check_mode=False):
             else:
                 argv = restore_argv(tool, archive, target, jobs=jobs, clean=clean and not create,
                                     no_owner=params.get("no_owner"), single_transaction=True)
-            _run(runner, argv, env, "restore of %s into %s" % (manifest["name"], target), commands)
+            run_step(runner, argv, env, "restore of %s into %s" % (manifest["name"], target), commands)
     finally:
         if tmpdir:
             shutil.rmtree(tmpdir, ignore_errors=True)
