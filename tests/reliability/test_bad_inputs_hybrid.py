@@ -1,0 +1,97 @@
+"""Bad inputs against a hybrid cluster (1 control plane + 1 data plane on 2.8.4): the preflight refuses each one
+before anything changes, and lists every problem of the run at once.
+
+One lab for the module; each test runs playbooks/preflight.yml (what every upgrade playbook starts with) and
+checks: exit status non-zero, the problem named in the operator's message with what to do, nothing changed
+(versions installed and running, the database's configuration fingerprint, no backup written), and the gateway
+still serving through HAProxy.
+"""
+
+import pytest
+
+from relkit import assert_refused, run_playbook
+
+
+@pytest.fixture(scope="module")
+def hybrid(lab_factory):
+    lab = lab_factory("hybrid", version="2.8.4", offer=["3.4.2"], data_planes=1)
+    return {"lab": lab, "versions": lab.versions(), "fingerprint": lab.fingerprint()}
+
+
+def refused(hybrid, run, tmp):
+    return assert_refused(run, hybrid["lab"], hybrid["versions"], hybrid["fingerprint"], tmp / "backups")
+
+
+def base_vars(tmp, **kw):
+    out = {"kong_upgrade_backup_dir": str(tmp / "backups")}
+    out.update(kw)
+    return out
+
+
+def test_unparseable_target_bad_strategy_wrong_password_listed_at_once(hybrid, run_dir):
+    """Three independent problems in one run: all three are listed (not only the first)."""
+    lab = hybrid["lab"]
+    run = run_playbook("preflight.yml", lab.inventory, run_dir,
+                       extra=base_vars(run_dir, kong_target_version="3.4.x", kong_cp_strategy="blue_green",
+                                       kong_pg_password="not-the-password"))
+    problems = refused(hybrid, run, run_dir)
+    assert 'target version "3.4.x" is not a Kong version' in problems
+    assert "strategy blue_green is not allowed for a hybrid deployment (allowed: in_place, dual_cluster)" in problems
+    assert "cannot use the Kong database" in problems and "wrong credentials?" in problems
+    assert "not-the-password" not in run.output
+
+
+def test_downgrade_refused(hybrid, run_dir):
+    lab = hybrid["lab"]
+    run = run_playbook("preflight.yml", lab.inventory, run_dir, extra=base_vars(run_dir, kong_target_version="2.8.0"))
+    problems = refused(hybrid, run, run_dir)
+    assert "no upgrade path from 2.8.4 to 2.8.0" in problems
+    assert "downgrades are not supported" in problems
+
+
+def test_missing_group_missing_password_and_target_not_installable(hybrid, run_dir):
+    """An inventory without data planes and without the database password (no group_vars beside it), and a target
+    release the package repository does not offer: all three listed."""
+    lab = hybrid["lab"]
+
+    def edit(doc):
+        doc["all"]["children"]["kong_data_plane"] = {}
+
+    (lab.dir / "bad").mkdir(exist_ok=True)
+    inventory = lab.bad_inventory("bad/inventory-no-dp.yml", edit)
+    check = [str(lab.dir / "bin" / "kong-install-check"), "{{ preflight_install_version }}"]
+    (lab.dir / "bin" / "kong-install-check").write_text(
+        "#!/bin/sh\n# exit 0 when the lab's package repository offers Kong $1\ntest -x '%s'/\"$1\"/bin/kong\n" % (lab.dir / "repo"))
+    (lab.dir / "bin" / "kong-install-check").chmod(0o755)
+    run = run_playbook("preflight.yml", inventory, run_dir,
+                       extra=base_vars(run_dir, kong_target_version="3.4.1", kong_install_check_command=check))
+    problems = refused(hybrid, run, run_dir)
+    assert "inventory group kong_data_plane has no host" in problems
+    assert "kong_pg_password" in problems and "not set" in problems
+    assert "release 3.4.1 is not installable" in problems
+
+
+def test_installable_target_passes(hybrid, run_dir):
+    """The control case of the one above: the same check command accepts a release the repository offers, and the
+    whole preflight passes (so the refusals above are about the inputs, not a broken lab)."""
+    lab = hybrid["lab"]
+    check = [str(lab.dir / "bin" / "kong-install-check"), "{{ preflight_install_version }}"]
+    if not (lab.dir / "bin" / "kong-install-check").exists():
+        pytest.skip("needs the check command of the test above")
+    run = run_playbook("preflight.yml", lab.inventory, run_dir,
+                       extra=base_vars(run_dir, kong_target_version="3.4.2", kong_install_check_command=check))
+    assert run.rc == 0, run
+    assert "Preflight passed: 2 node(s), path 2.8.4 -> 3.4.2" in run.output
+    assert lab.versions() == hybrid["versions"]
+
+
+def test_data_plane_newer_than_control_plane(hybrid, run_dir):
+    """dp1 runs 3.4.2 under a 2.8.4 control plane (rejected by it, serving its cache). Last test: it changes the lab."""
+    lab = hybrid["lab"]
+    assert lab.kong_install("dp1", "3.4.2").returncode == 0
+    assert lab.kong_service("dp1", "restart").returncode == 0
+    hybrid["versions"] = lab.versions()
+    run = run_playbook("preflight.yml", lab.inventory, run_dir, extra=base_vars(run_dir, kong_target_version="3.4.2"))
+    problems = refused(hybrid, run, run_dir)
+    assert "data plane dp1 runs 3.4.2, newer than (or another major than) its control plane 2.8.4" in problems
+    assert "a control plane must be at least as new as its data planes" in problems
