@@ -1,11 +1,14 @@
-"""inventories/examples/<mode>/hosts.yml parse with ansible-inventory and have the groups the playbooks need."""
+"""inventories/examples/<mode>/hosts.yml parse with ansible-inventory and have the groups the playbooks need;
+the variables they and docs/getting-started.md name exist in the code (no drift)."""
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
 import pytest
+import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BIN = pathlib.Path(sys.executable).parent
@@ -40,3 +43,53 @@ def test_example_inventory(mode, tmp_path):
             assert hostvars[host]["kong_database_host"] in db_hosts
         for host in db_hosts:
             assert {"kong_pg_host", "kong_pg_port"} <= set(hostvars[host])
+
+
+def _role_options():
+    """Every variable of every role's meta/argument_specs.yml (all entry points)."""
+    options = set()
+    for spec in sorted((ROOT / "roles").glob("*/meta/argument_specs.yml")):
+        for entry in (yaml.safe_load(spec.read_text()).get("argument_specs") or {}).values():
+            options |= set((entry or {}).get("options") or {})
+    return options
+
+
+def _code_text():
+    parts = []
+    for d in ("playbooks", "roles"):
+        for path in sorted((ROOT / d).rglob("*")):
+            if path.is_file() and path.suffix in (".yml", ".yaml", ".j2") and path.name != "argument_specs.yml":
+                parts.append(path.read_text())
+    return "\n".join(parts)
+
+
+def _documented_variables():
+    """Variables the example inventories set and the getting-started page names, with where."""
+    found = {}
+    for path in sorted((ROOT / "inventories" / "examples").rglob("*.yml")):
+        for name in re.findall(r"^\s*([a-z][a-z0-9_]*):", path.read_text(), re.M):
+            found.setdefault(name, str(path.relative_to(ROOT)))
+    page = ROOT / "docs" / "getting-started.md"
+    for name in re.findall(r"`([a-z][a-z0-9_]*)`", page.read_text()):
+        found.setdefault(name, "docs/getting-started.md")
+    return found
+
+
+def test_documented_variables_exist():
+    """No drift: a role-prefixed variable in the examples or docs is in that role's argument specs; any other
+    kong_* variable there is read somewhere in playbooks/ or roles/."""
+    roles = sorted(p.name for p in (ROOT / "roles").iterdir() if (p / "meta" / "argument_specs.yml").is_file())
+    options = _role_options()
+    code = _code_text()
+    plugins = {p.stem for p in (ROOT / "plugins").glob("*/*.py")} | {p.stem for p in (ROOT / "plugins").glob("*/*.yml")}
+    problems = []
+    for name, where in sorted(_documented_variables().items()):
+        if name in plugins:  # a module or filter named in the page, not a variable
+            continue
+        role = next((r for r in roles if name.startswith(r + "_")), None)
+        if role:
+            if name not in options:
+                problems.append("%s (%s): not in roles/%s/meta/argument_specs.yml" % (name, where, role))
+        elif name.startswith("kong_") and not re.search(r"(?<![\w.])%s(?!\w)" % re.escape(name), code):
+            problems.append("%s (%s): not read by any playbook or role" % (name, where))
+    assert not problems, "documented variables that the code does not have:\n  " + "\n  ".join(problems)
