@@ -3,110 +3,19 @@
 Every process the lab ends is ended by its PID, and only after checking that the PID still
 belongs to the process the lab started (its command line contains a marker), so a recycled PID
 of somebody else's process is never signalled.
+
+The process helpers are the simulator's (``kongsim.pids``, one implementation for the simulator,
+its test tools and the lab), re-exported here; the socket helpers are the lab's own.
 """
 
-import os
-import signal
 import socket
-import subprocess
 import time
 
+from kongsim.pids import (  # noqa: F401  (re-exported: the lab's modules and tests call procs.<name>)
+    cmdline, owned, pid_alive, read_pid, spawn_detached, terminate, wait_gone, write_pid)
 
-def pid_alive(pid):
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie child of ours is not alive
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-        return state != "Z"
-    except (OSError, IndexError):
-        return False
-
-
-def cmdline(pid):
-    try:
-        with open("/proc/%d/cmdline" % pid, "rb") as f:
-            return f.read().replace(b"\0", b" ").decode("utf-8", "replace")
-    except OSError:
-        return ""
-
-
-def read_pid(path):
-    """First line of a pid file as an int (PostgreSQL's postmaster.pid has more lines), or None."""
-    try:
-        with open(path) as f:
-            return int(f.readline().strip() or 0) or None
-    except (OSError, ValueError):
-        return None
-
-
-def write_pid(path, pid):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write("%d\n" % pid)
-    os.replace(tmp, path)
-
-
-def owned(pid, marker):
-    """True when ``pid`` is alive and its command line contains ``marker``."""
-    return pid_alive(pid) and (marker is None or marker in cmdline(pid))
-
-
-def terminate(pid, marker=None, sig=signal.SIGTERM, timeout=5.0):
-    """Signal ``pid`` (only if it is ours), wait for it, SIGKILL it after ``timeout``.
-
-    Returns True when the process is gone (or was never running).
-    """
-    if not owned(pid, marker):
-        return True
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        return True
-    if wait_gone(pid, timeout):
-        return True
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        return True
-    return wait_gone(pid, 2.0)
-
-
-def wait_gone(pid, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not pid_alive(pid):
-            _reap(pid)
-            return True
-        _reap(pid)
-        time.sleep(0.02)
-    return not pid_alive(pid)
-
-
-def _reap(pid):
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
-    except OSError:
-        pass
-
-
-def spawn_detached(argv, log_path, env=None, cwd=None):
-    """Start ``argv`` in its own session with output to ``log_path``; returns the Popen."""
-    log = open(log_path, "ab")
-    try:
-        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, close_fds=True, env=env, cwd=cwd)
-    finally:
-        log.close()
+__all__ = ["cmdline", "owned", "pid_alive", "read_pid", "spawn_detached", "terminate", "wait_gone", "write_pid",
+           "free_port", "port_open", "wait_port", "listening_sockets", "listening_on"]
 
 
 def free_port(host="127.0.0.1"):

@@ -19,7 +19,9 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from kongsim import pids
 from kongsim.httpserv import NodeHandler
+from kongsim.pids import pid_alive  # noqa: F401  (re-exported for the tests)
 
 
 def _bindable(host, port):
@@ -105,37 +107,9 @@ def clean_env(extra=None):
     return env
 
 
-def read_pid(prefix):
-    try:
-        with open(os.path.join(prefix, "pids", "nginx.pid")) as f:
-            return int(f.read().strip() or 0) or None
-    except (OSError, ValueError):
-        return None
-
-
-def pid_alive(pid):
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
-def _ours(pid, prefix):
-    try:
-        with open("/proc/%d/cmdline" % pid, "rb") as f:
-            cmd = f.read().decode("utf-8", "replace")
-        with open("/proc/%d/environ" % pid, "rb") as f:
-            env = f.read().decode("utf-8", "replace")
-    except OSError:
-        return False
-    return "kongsim" in cmd + env
+def _ours(pid):
+    """A simulated node (kongsim in its command line or environment), not a recycled PID of something else."""
+    return "kongsim" in pids.cmdline(pid) + pids.environ(pid)
 
 
 class Node(object):
@@ -171,7 +145,7 @@ class Node(object):
         return self.run("start", "-c", self.conf_path, *extra, **kw)
 
     def pid(self):
-        return read_pid(self.prefix)
+        return pids.nginx_pid(self.prefix)
 
 
 class Nodes(object):
@@ -208,16 +182,13 @@ class Nodes(object):
 
     def cleanup(self):
         for prefix in self.prefixes:
-            pid = read_pid(prefix)
-            if pid and pid_alive(pid) and _ours(pid, prefix):
+            pid = pids.nginx_pid(prefix)
+            if pid and pid_alive(pid) and _ours(pid):
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except OSError:
                     pass
-                for _unused in range(50):
-                    if not pid_alive(pid):
-                        break
-                    time.sleep(0.02)
+                pids.wait_gone(pid, 1.0)
 
 
 def http(method, url, body=None, headers=None, timeout=10):

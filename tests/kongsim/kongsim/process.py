@@ -30,46 +30,13 @@ import time
 from kongsim import cli
 from kongsim import conf as kconf
 from kongsim import faults as kfaults
+from kongsim import pids
 from kongsim.cli import KongError, Log, parse_args
 
 START_TIMEOUT = 60.0
 
 
 # -- helpers ----------------------------------------------------------------------------------------
-
-def pid_of(prefix):
-    try:
-        with open(os.path.join(prefix, "pids", "nginx.pid")) as f:
-            return int(f.read().strip() or 0) or None
-    except (OSError, ValueError):
-        return None
-
-
-def is_running(pid):
-    """kill -0, and not a zombie (Kong's kill.is_running)."""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def wait_gone(pid, timeout):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if not is_running(pid):
-            return True
-        time.sleep(0.05)
-    return not is_running(pid)
-
 
 def default_prefix(opts, release):
     """The prefix a command works on: -p, else KONG_PREFIX / conf file / default."""
@@ -192,7 +159,7 @@ def spawn_node(conf, release):
     if msg == "ok":
         return pid
     try:
-        if is_running(pid):
+        if pids.pid_alive(pid):
             os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
     except OSError:
@@ -215,7 +182,7 @@ def cmd_start(args, release, log):
     if opts.get("db_timeout") is not None:
         conf["pg_timeout"] = int(float(opts["db_timeout"]) * 1000)
     prefix = conf["prefix"]
-    if is_running(pid_of(prefix)):
+    if pids.pid_alive(pids.nginx_pid(prefix)):
         raise KongError("Kong is already running in %s" % prefix)
     # start.lua order: connect and read the schema state, then (inside its xpcall) write the
     # prefix, run `up` if asked, check the state, start nginx.
@@ -273,8 +240,8 @@ def check_schema_for_start(conf, release, opts, log, prepare):
 
 
 def _signal_prefix(prefix, sig):
-    pid = pid_of(prefix)
-    if not is_running(pid):
+    pid = pids.nginx_pid(prefix)
+    if not pids.pid_alive(pid):
         raise KongError("nginx not running in prefix: %s" % prefix)
     os.kill(pid, sig)
     return pid
@@ -293,7 +260,7 @@ def cmd_stop(args, release, log, quiet=False):
     prefix = _existing_prefix(opts, release)
     running_conf(prefix, release)
     pid = _signal_prefix(prefix, signal.SIGTERM)
-    wait_gone(pid, 10)
+    pids.wait_gone(pid, 10)
     if not quiet:
         log("Kong stopped")
     return 0
@@ -312,13 +279,13 @@ def cmd_quit(args, release, log):
         time.sleep(wait)
     log.verbose("waiting for nginx to finish processing requests")
     pid = _signal_prefix(prefix, signal.SIGQUIT)
-    if wait_gone(pid, timeout):
+    if pids.wait_gone(pid, timeout):
         log("Kong stopped (gracefully)")
         return 0
     log.verbose("nginx is still running at %s, forcing shutdown", prefix)
-    if is_running(pid):
+    if pids.pid_alive(pid):
         os.kill(pid, signal.SIGTERM)
-        wait_gone(pid, 10)
+        pids.wait_gone(pid, 10)
     log("Timeout, Kong stopped forcefully")
     return 0
 
@@ -329,13 +296,13 @@ def cmd_restart(args, release, log):
         prefix = cli.load_conf(opts, release, Log(quiet=True))["prefix"]
     else:
         prefix = default_prefix(opts, release)
-    pid = pid_of(prefix)
-    if is_running(pid):
+    pid = pids.nginx_pid(prefix)
+    if pids.pid_alive(pid):
         try:
             os.kill(pid, signal.SIGTERM)
         except OSError:
             pass
-        wait_gone(pid, 5)
+        pids.wait_gone(pid, 5)
     if not opts.get("conf") and os.path.isfile(os.path.join(prefix, ".kong_env")):
         # Like Kong, a restart without -c reuses the running node's configuration.
         args = list(args) + ["-c", os.path.join(prefix, ".kong_env")]
@@ -351,7 +318,7 @@ def cmd_reload(args, release, log):
         conf = cli.load_conf(opts, release, log)
     else:
         conf = running_conf(prefix, release) or cli.load_conf(opts, release, log)
-    if not is_running(pid_of(conf["prefix"])):
+    if not pids.pid_alive(pids.nginx_pid(conf["prefix"])):
         raise KongError("nginx not running in prefix: %s" % conf["prefix"])
     prepare_prefix(conf, release, opts.get("nginx_conf"))
     _signal_prefix(conf["prefix"], signal.SIGHUP)
@@ -365,7 +332,7 @@ def cmd_health(args, release, log):
     prefix = _existing_prefix(opts, release)
     if not os.path.isfile(os.path.join(prefix, ".kong_env")):
         raise KongError("Kong is not running at %s" % prefix)
-    running = is_running(pid_of(prefix))
+    running = pids.pid_alive(pids.nginx_pid(prefix))
     log("nginx".ljust(12, ".") + ("running" if running else "not running"))
     log("")
     if not running:
@@ -388,7 +355,7 @@ def cmd_drain(args, release, log):
     _pos, opts = parse_args(args, options=("prefix",), aliases={"-p": "prefix"}, max_positional=0)
     prefix = _existing_prefix(opts, release)
     conf = running_conf(prefix, release)
-    if conf is None or not is_running(pid_of(prefix)):
+    if conf is None or not pids.pid_alive(pids.nginx_pid(prefix)):
         raise KongError("Kong is not running at %s" % prefix)
     listeners = [x for x in conf.get("status_listen") or [] if "ssl" not in x.flags]
     if not listeners:
