@@ -80,7 +80,10 @@ def test_survey_variables_are_unique_and_used_by_the_playbooks():
 def test_cp_strategy_choices_are_accepted_by_the_hybrid_preflight():
     item = [i for i in _survey()["spec"] if i["variable"] == "kong_cp_strategy"][0]
     text = (ROOT / "playbooks" / "parts" / "hybrid_preflight.yml").read_text()
-    accepted = re.search(r"kong_cp_strategy \| default\('in_place'\) in (\[[^\]]*\])", text)
+    # The check is on kong_cp_strategy itself or on a play variable set from it.
+    names = [r"kong_cp_strategy \| default\('in_place'(?:, true)?\)"]
+    names += [re.escape(v) for v in re.findall(r"^\s*(\w+): \"\{\{ kong_cp_strategy\b", text, re.M)]
+    accepted = re.search(r"(?:%s) in (\[[^\]]*\])" % "|".join(names), text)
     assert accepted, "the hybrid preflight no longer checks kong_cp_strategy; update this test and the survey"
     allowed = yaml.safe_load(accepted.group(1))
     assert set(_choices(item)) <= set(allowed), "survey offers strategies the playbook refuses: %s" % sorted(set(_choices(item)) - set(allowed))
@@ -109,3 +112,16 @@ def test_execution_environment_uses_the_collection_dependency_files():
     artifact = "kongops-upgrade-%s.tar.gz" % version
     assert any(c["name"].endswith("/" + artifact) for c in ee["dependencies"]["galaxy"]["collections"]), "EE installs another version"
     assert any(f["src"].endswith("/" + artifact) for f in ee["additional_build_files"])
+
+
+def test_execution_environment_core_matches_requires_ansible():
+    """The EE's ansible-core floor is the collection's (meta/runtime.yml requires_ansible), not an older one."""
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import Version
+
+    ee = yaml.safe_load((AWX / "execution-environment.yml").read_text())
+    ee_spec = SpecifierSet(re.sub(r"^ansible-core", "", ee["dependencies"]["ansible_core"]["package_pip"]))
+    required = SpecifierSet(yaml.safe_load((ROOT / "meta" / "runtime.yml").read_text())["requires_ansible"])
+    floor = min(Version(s.version) for s in required if s.operator in (">=", ">"))
+    too_old = [v for v in ("2.%d.0" % m for m in range(9, 30)) if v in ee_spec and v not in required]
+    assert not too_old, "the EE allows ansible-core %s, below requires_ansible %s (floor %s)" % (too_old, required, floor)
