@@ -1,0 +1,43 @@
+"""Bad inputs against a traditional cluster (2 nodes on 2.8.1, one PostgreSQL): strategies not allowed for the mode
+or the path, and nodes of one cluster on different versions. Each is refused by the preflight before anything
+changes (relkit.assert_refused: message, nothing changed, still serving)."""
+
+import pytest
+
+from relkit import assert_refused, run_playbook
+
+
+@pytest.fixture(scope="module")
+def trad(lab_factory):
+    lab = lab_factory("traditional", version="2.8.1", offer=["2.8.0", "2.8.4", "3.4.2"], nodes=2)
+    return {"lab": lab, "versions": lab.versions(), "fingerprint": lab.fingerprint()}
+
+
+def preflight(trad, run_dir, **extra):
+    extra.setdefault("kong_upgrade_backup_dir", str(run_dir / "backups"))
+    run = run_playbook("preflight.yml", trad["lab"].inventory, run_dir, extra=extra)
+    return assert_refused(run, trad["lab"], trad["versions"], trad["fingerprint"], run_dir / "backups")
+
+
+def test_blue_green_below_2_8_2_refused(trad, run_dir):
+    """Blue-green needs the source at 2.8.2 or later (procedures.md section 1): 2.8.1 -> 2.8.4 is refused."""
+    problems = preflight(trad, run_dir, kong_target_version="2.8.4", kong_upgrade_strategy="blue_green")
+    assert "strategy blue_green is not allowed on the path 2.8.1 -> 2.8.4 for a traditional node" in problems
+    assert "allowed: " in problems and "in_place" in problems
+
+
+def test_rolling_for_traditional_refused(trad, run_dir):
+    problems = preflight(trad, run_dir, kong_target_version="3.4.2", kong_upgrade_strategy="rolling")
+    assert "strategy rolling is not allowed for a traditional deployment (allowed: in_place, dual_cluster, blue_green)" in problems
+
+
+def test_nodes_on_different_versions_refused(trad, run_dir):
+    """kong2 runs 2.8.0 beside kong1 on 2.8.1 (last test of the module: it changes the lab)."""
+    lab = trad["lab"]
+    assert lab.kong_install("kong2", "2.8.0").returncode == 0
+    assert lab.kong_service("kong2", "restart").returncode == 0
+    trad["versions"] = lab.versions()
+    assert trad["versions"]["kong2"] == ("2.8.0", "2.8.0"), trad["versions"]
+    problems = preflight(trad, run_dir, kong_target_version="3.4.2")
+    assert "the traditional nodes run different versions (" in problems
+    assert "2.8.0" in problems and "2.8.1" in problems and "bring them to one version first" in problems
