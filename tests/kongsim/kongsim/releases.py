@@ -115,8 +115,11 @@ PLUGINS = collections.OrderedDict([
 
 # Hybrid protocol table (contract.md section 7).  Keys are version prefixes, most specific first.
 HYBRID_PROTOCOLS = [
-    # Enterprise 3.1.1.2 speaks both; 3.1.0.0 and 3.1.1.1 only wRPC (docs table).
+    # Enterprise 3.1.1.2 speaks both; 3.1.0.0 and 3.1.1.1 only wRPC (docs table). 3.1.1.3, the next Enterprise patch
+    # (packaged in Kong's gateway-31 repository), keeps the legacy protocol 3.1.1.2 added back [inferred: a patch
+    # release does not drop it again; the docs' advice "3.1.1.2 before upgrading further" then holds for it too].
     ((3, 1, 1, 2), ("outlet", "wrpc")),
+    ((3, 1, 1, 3), ("outlet", "wrpc")),
     ((3, 1), ("wrpc",)),
     ((3, 0), ("outlet", "wrpc")),
     ((2,), ("outlet",)),
@@ -136,7 +139,7 @@ OSS_VERSIONS = [
     "3.0.2", "3.1.1", "3.2.2", "3.3.1", "3.4.0", "3.4.2", "3.5.0", "3.6.1", "3.7.1", "3.8.0", "3.9.1",
 ]
 ENTERPRISE_VERSIONS = [
-    "2.8.4.4", "3.0.0.0", "3.1.0.0", "3.1.1.1", "3.1.1.2", "3.2.2.5", "3.3.1.1", "3.4.3.3", "3.5.0.7", "3.9.1.1",
+    "2.8.4.4", "3.0.0.0", "3.1.0.0", "3.1.1.1", "3.1.1.2", "3.1.1.3", "3.2.2.5", "3.3.1.1", "3.4.3.3", "3.5.0.7", "3.9.1.1",
 ]
 
 NEEDS_BOOTSTRAP_MSG = (
@@ -215,7 +218,7 @@ class Release(object):
         self.hybrid_protocols = ()
         for prefix, protos in HYBRID_PROTOCOLS:
             if _prefix_match(vt, prefix):
-                if prefix == (3, 1, 1, 2) and self.edition != "enterprise":
+                if prefix in ((3, 1, 1, 2), (3, 1, 1, 3)) and self.edition != "enterprise":
                     continue
                 self.hybrid_protocols = protos
                 break

@@ -144,6 +144,7 @@ def test_cp_serves_dp_with_wrong_certificate_nothing(nodes, pg_db, certs, upstre
     ("3.1.1", "3.0.2", True),    # 3.0 negotiates wRPC with a 3.1 CP
     ("3.2.2", "3.0.2", True),    # ... and falls back to the legacy protocol with 3.2
     ("3.2.2.5", "3.1.1.2", True),  # Enterprise 3.1.1.2 speaks both
+    ("3.2.2.5", "3.1.1.3", True),  # ... and so does its next patch, 3.1.1.3
 ])
 def test_protocol_table(nodes, pg_db, certs, cp_version, dp_version, connects):
     cp = control_plane(nodes, pg_db, certs, cp_version)

@@ -91,7 +91,7 @@ def test_declarative_formats_and_cassandra():
 @pytest.mark.parametrize("version,protocols", [
     ("2.8.4", ("outlet",)), ("3.0.2", ("outlet", "wrpc")), ("3.0.0.0", ("outlet", "wrpc")),
     ("3.1.1", ("wrpc",)), ("3.1.0.0", ("wrpc",)), ("3.1.1.1", ("wrpc",)), ("3.1.1.2", ("outlet", "wrpc")),
-    ("3.2.2", ("outlet",)), ("3.4.2", ("outlet",)),
+    ("3.1.1.3", ("outlet", "wrpc")), ("3.2.2", ("outlet",)), ("3.4.2", ("outlet",)),
 ])
 def test_hybrid_protocols(version, protocols):
     assert releases.get(version).hybrid_protocols == protocols
