@@ -53,7 +53,7 @@ def playbook_phases(timer):
     """(name, seconds) per play run; a `serial` play gives one row per batch (with its host count)."""
     rows = []
     for p in timer.get("plays", []):
-        if p["seconds"] < 0.5:
+        if p["seconds"] < 2.5:
             continue
         name = p["name"]
         if "Data planes" in name:
