@@ -269,7 +269,9 @@ def _failure_message(step, rc, out, err, lock_timeout):
     kmsg = kong_error_message(err) or (err or out).strip()
     if LOCK_TIMEOUT_MARKER in (err + out):
         return ("'kong migrations %s' timed out waiting for Kong's 'migrations' lock held by another node "
-                "(lock_timeout=%ss): %s" % (step, lock_timeout if lock_timeout is not None else DEFAULT_LOCK_TIMEOUT, kmsg))
+                "(lock_timeout=%ss): %s. Nothing ran. Find the node running migrations and let it finish, then rerun; "
+                "if none runs them (a crashed run left the row), wait for the row 'migrations' of table locks to expire "
+                "or remove it, then rerun." % (step, lock_timeout if lock_timeout is not None else DEFAULT_LOCK_TIMEOUT, kmsg))
     if PENDING_REFUSED_MARKER in (err + out):
         return ("'kong migrations %s' refused: the database has pending migrations from a previous upgrade; "
                 "set finish_pending=true to finish them first (%s)" % (step, kmsg))
