@@ -8,6 +8,7 @@ The process helpers are the simulator's (``kongsim.pids``, one implementation fo
 its test tools and the lab), re-exported here; the socket helpers are the lab's own.
 """
 
+import random
 import socket
 import time
 
@@ -15,7 +16,7 @@ from kongsim.pids import (  # noqa: F401  (re-exported: the lab's modules and te
     cmdline, owned, pid_alive, read_pid, spawn_detached, terminate, wait_gone, write_pid)
 
 __all__ = ["cmdline", "owned", "pid_alive", "read_pid", "spawn_detached", "terminate", "wait_gone", "write_pid",
-           "free_port", "port_open", "wait_port", "listening_sockets", "listening_on"]
+           "free_port", "port_open", "wait_port", "listening_sockets", "listening_on", "free_subnet"]
 
 
 def free_port(host="127.0.0.1"):
@@ -68,3 +69,13 @@ def listening_on(addresses=None, ports=None):
     addresses = set(addresses or ())
     ports = set(ports or ())
     return sorted(s for s in listening_sockets() if s[0] in addresses or s in ports)
+
+
+def free_subnet(second, low=1, high=254):
+    """A random ``127.<second>.<low..high>`` prefix on which nothing listens now (labs share the machine)."""
+    busy = {ip.rsplit(".", 1)[0] for ip, _port in listening_sockets()}
+    for _unused in range(200):
+        cand = "127.%d.%d" % (second, random.randint(low, high))
+        if cand not in busy:
+            return cand
+    raise RuntimeError("no free 127.%d.x subnet" % second)
