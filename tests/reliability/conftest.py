@@ -6,7 +6,8 @@ import tempfile
 
 import pytest
 
-from relkit import Lab, LabHandle, free_subnet
+from relkit import LabHandle, free_subnet  # first: puts tests/ and tests/kongsim on sys.path
+from lab.topology import Lab  # pylint: disable=wrong-import-order
 
 
 def _lab_parent():

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 
 import yaml
@@ -31,7 +32,6 @@ os.environ["PYTHONPATH"] = os.pathsep.join([str(TESTS), str(TESTS / "kongsim")] 
 
 from lab import procs  # noqa: E402  pylint: disable=wrong-import-position
 from lab.load import LoadGenerator  # noqa: E402  pylint: disable=wrong-import-position
-from lab.topology import Lab  # noqa: E402,F401  pylint: disable=wrong-import-position  (re-exported for conftest)
 
 VENV_BIN = pathlib.Path(sys.executable).parent
 PLAYBOOKS = REPO / "playbooks"
@@ -159,6 +159,8 @@ class Run:
     def __init__(self, rc, output, cmdlines, elapsed, killed=False):
         self.rc = rc
         self.output = output
+        # the output with whitespace collapsed: the YAML callback folds long messages across lines
+        self.text = " ".join(output.split())
         self.cmdlines = cmdlines
         self.elapsed = elapsed
         self.killed = killed
@@ -329,4 +331,4 @@ def assert_refused(run, lab, versions_before, fingerprint_before=None, backup_di
     for line in recap:
         assert "changed=0" in line, line
     assert lab.serving()
-    return run.output[run.output.index(REFUSED):]
+    return run.text[run.text.index(REFUSED):]

@@ -81,7 +81,7 @@ def test_installable_target_passes(hybrid, run_dir):
     run = run_playbook("preflight.yml", lab.inventory, run_dir,
                        extra=base_vars(run_dir, kong_target_version="3.4.2", kong_install_check_command=check))
     assert run.rc == 0, run
-    assert "Preflight passed: 2 node(s), path 2.8.4 -> 3.4.2" in run.output
+    assert "Preflight passed: 2 node(s), path 2.8.4 -> 3.4.2" in run.text
     assert lab.versions() == hybrid["versions"]
 
 
