@@ -54,6 +54,16 @@ def edition_of(version):
     return "oss"
 
 
+def release_of(version):
+    """The plain release number of a version string: ``'3.8.0.0-enterprise-edition'`` -> ``'3.8.0.0'``.
+
+    Enterprise's Admin API adds a suffix (contract.md section 6, [unverified]) that ``kong version`` does not print; the
+    facts carry the plain number so that both sources compare equal to an inventory's target version."""
+    v = (version or "").strip()
+    m = re.match(r"^(\d+\.\d+\.\d+(?:\.\d+)?)(?:-enterprise(?:-edition)?)?$", v)
+    return m.group(1) if m else (version or None)
+
+
 class KongApiClient:
     """A small JSON client. ``opener`` has ``open_url``'s signature (injectable for tests)."""
 
@@ -144,7 +154,8 @@ def gather_facts(admin=None, status_api=None, count_entities=True):
     root = admin.get("/")
     conf = root.get("configuration") or {}
     facts.update({
-        "version": root.get("version"),
+        "version": release_of(root.get("version")),
+        "version_string": root.get("version"),
         "edition": edition_of(root.get("version")),
         "node_id": root.get("node_id"),
         "hostname": root.get("hostname"),

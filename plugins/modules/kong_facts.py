@@ -104,10 +104,15 @@ source:
   returned: always
   type: str
 version:
-  description: Kong version.
+  description: Kong version, the plain release number (an Enterprise Admin API's C(-enterprise-edition) suffix removed).
   returned: always
   type: str
   sample: 3.4.2
+version_string:
+  description: The version exactly as the Admin API's C(GET /) reports it.
+  returned: when the Admin API answered
+  type: str
+  sample: 3.4.3.3-enterprise-edition
 edition:
   description: V(oss) or V(enterprise).
   returned: always

@@ -110,6 +110,14 @@ def test_edition():
     assert ka.edition_of("3.4.2") == "oss"
 
 
+@pytest.mark.parametrize("raw,plain", [
+    ("3.8.0.0-enterprise-edition", "3.8.0.0"), ("3.4.3.3-enterprise", "3.4.3.3"), ("3.4.3.3", "3.4.3.3"), ("3.4.2", "3.4.2"),
+    ("3.4.2-rc1", "3.4.2-rc1"), (None, None),
+])
+def test_release_of(raw, plain):
+    assert ka.release_of(raw) == plain
+
+
 def test_prefix_facts(tmp_path):
     import os
     (tmp_path / "pids").mkdir()
