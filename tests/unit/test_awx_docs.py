@@ -83,9 +83,9 @@ def test_cp_strategy_choices_are_accepted_by_the_hybrid_preflight():
     # The check is on kong_cp_strategy itself or on a play variable set from it.
     names = [r"kong_cp_strategy \| default\('in_place'(?:, true)?\)"]
     names += [re.escape(v) for v in re.findall(r"^\s*(\w+): \"\{\{ kong_cp_strategy\b", text, re.M)]
-    accepted = re.search(r"(?:%s) in (\[[^\]]*\])" % "|".join(names), text)
+    accepted = re.search(r"(?:%s) (?:in (\[[^\]]*\])|== '(\w+)')" % "|".join(names), text)
     assert accepted, "the hybrid preflight no longer checks kong_cp_strategy; update this test and the survey"
-    allowed = yaml.safe_load(accepted.group(1))
+    allowed = yaml.safe_load(accepted.group(1)) if accepted.group(1) else [accepted.group(2)]
     assert set(_choices(item)) <= set(allowed), "survey offers strategies the playbook refuses: %s" % sorted(set(_choices(item)) - set(allowed))
 
 
