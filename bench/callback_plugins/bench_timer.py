@@ -60,6 +60,8 @@ class CallbackModule(CallbackBase):
     def v2_playbook_on_play_start(self, play):
         now = time.time()
         self._close_play(now)
+        if self.plays:
+            self._write(now, False)  # partial figures survive an interrupted run
         self.current_play = {"name": play.get_name().strip(), "start": now, "hosts": [], "tasks": 0}
 
     def _task_start(self, task):
@@ -97,12 +99,16 @@ class CallbackModule(CallbackBase):
     def v2_runner_on_unreachable(self, result):
         self._host_result(result)
 
-    def v2_playbook_on_stats(self, stats):
-        now = time.time()
-        self._close_play(now)
+    def _write(self, now, final):
         out = os.environ.get("BENCH_TIMER_OUT")
         if not out:
             return
-        doc = {"seconds": round(now - self.t0, 3), "host_results": self.host_calls, "plays": self.plays, "tasks": self.tasks}
-        with open(out, "w") as f:
+        doc = {"seconds": round(now - self.t0, 3), "final": final, "host_results": self.host_calls, "plays": self.plays, "tasks": self.tasks}
+        with open(out + ".tmp", "w") as f:
             json.dump(doc, f, indent=1)
+        os.replace(out + ".tmp", out)
+
+    def v2_playbook_on_stats(self, stats):
+        now = time.time()
+        self._close_play(now)
+        self._write(now, True)
