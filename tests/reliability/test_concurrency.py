@@ -38,7 +38,7 @@ def held(hybrid, tmp_path_factory):
 def test_second_run_refused_and_told_who_holds_the_lock(hybrid, held, run_dir):
     run = lock(hybrid["lab"], run_dir, "acquire", "job-42", "bob@laptop")
     assert run.rc != 0, run
-    assert OWNER_A in run.output and "job-41" in run.output, run
+    assert OWNER_A in run.text and "job-41" in run.text, run
     # the same run taking it again (a rerun of job 41) is not refused
     again = lock(hybrid["lab"], run_dir, "acquire", "job-41", OWNER_A)
     assert again.rc == 0, again
