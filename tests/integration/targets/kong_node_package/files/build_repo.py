@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Build a flat APT repository of stand-in ``kong`` packages for the kong_node package-install test.
 
     build_repo.py REPO KONG_ROOT VERSION...
