@@ -20,6 +20,7 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from tests.support import procsample  # noqa: E402  pylint: disable=wrong-import-position
 from tests.support.pgcluster import PgCluster  # noqa: E402  pylint: disable=wrong-import-position
 
 FIXTURE = REPO / "tests" / "integration" / "targets" / "kong_pg_backup" / "files" / "kong_fixture.sql"
@@ -53,42 +54,6 @@ PLAY = """
         src: "{{ backup.backup_path }}"
         create: true
 """
-
-
-def read_proc(pid, name):
-    try:
-        with open("/proc/%s/%s" % (pid, name), "rb") as f:
-            return f.read()
-    except OSError:  # the process ended meanwhile, or is not ours to read
-        return None
-
-
-def sample_processes(root_pid, tree, seen, environs):
-    """Record the command lines of ``root_pid``'s descendants (other users of this shared machine are ignored)."""
-    parents = {}
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            stat = read_proc(pid, "stat")
-            if stat:
-                # pid (comm) state ppid ...; comm may hold spaces and parentheses
-                parents[int(pid)] = int(stat.rsplit(b")", 1)[1].split()[1])
-    tree.intersection_update(parents)  # forget ended processes (their pids may be reused by strangers)
-    for pid in sorted(parents):
-        if pid in tree or parents[pid] in tree:
-            tree.add(pid)
-    for pid in sorted(tree):
-        if pid not in parents:
-            continue
-        raw = read_proc(pid, "cmdline")
-        if not raw:
-            continue
-        argv = raw.rstrip(b"\0").split(b"\0")
-        seen.add(b" ".join(argv).decode("utf-8", "replace"))
-        prog = os.path.basename(argv[0].decode("utf-8", "replace"))
-        if prog in CLIENTS:
-            env = read_proc(pid, "environ")
-            if env is not None:
-                environs.append((prog, env))
 
 
 @pytest.fixture
@@ -127,7 +92,7 @@ def test_password_in_no_argv_and_no_output(big_kong_db, tmp_path):
         deadline = time.monotonic() + 600
         try:
             while proc.poll() is None and time.monotonic() < deadline:
-                sample_processes(proc.pid, tree, seen, environs)
+                procsample.sample(proc.pid, tree, seen, environs, CLIENTS)
                 time.sleep(0.005)  # leave the two shared cores to pg_dump
         finally:
             if proc.poll() is None:

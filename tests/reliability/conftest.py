@@ -11,7 +11,7 @@ from lab.topology import Lab  # pylint: disable=wrong-import-order
 
 
 def _lab_parent():
-    d = tempfile.mkdtemp(prefix="kongops-h4-rel-", dir="/tmp")
+    d = tempfile.mkdtemp(prefix="kongops-h3-rel-", dir="/tmp")
     os.chmod(d, 0o755)  # PostgreSQL runs as postgres and must traverse it
     return d
 

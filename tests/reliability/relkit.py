@@ -2,7 +2,7 @@
 
 Every case drives the collection's real playbooks with ``ansible-playbook`` against a lab (tests/lab) and asserts
 three things: the gateway keeps serving (or the downtime is measured), the data is intact, and the operator's
-message says what happened and what to do next.  Labs live in their own directory under /tmp and on a 127.64.x.0/24
+message says what happened and what to do next.  Labs live in their own directory under /tmp and on a 127.73.x.0/24
 subnet (this suite's range on the shared machine); each is brought down, by PID, at the end of its module.
 """
 
@@ -32,6 +32,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join([str(TESTS), str(TESTS / "kongsim")] 
 
 from lab import procs  # noqa: E402  pylint: disable=wrong-import-position
 from lab.load import LoadGenerator  # noqa: E402  pylint: disable=wrong-import-position
+from support import procsample  # noqa: E402  pylint: disable=wrong-import-position
 
 VENV_BIN = pathlib.Path(sys.executable).parent
 PLAYBOOKS = REPO / "playbooks"
@@ -41,13 +42,13 @@ CONFIG_TABLES = ("services", "routes", "plugins", "consumers", "keyauth_credenti
 
 
 def free_subnet():
-    """A free 127.64.x prefix (this suite's range; other engineers use other 127.6N ranges)."""
+    """A free 127.73.x prefix (this suite's range; other engineers use other 127.7N ranges)."""
     busy = {ip.rsplit(".", 1)[0] for ip, _unused in procs.listening_sockets()}
     for _unused in range(200):
-        cand = "127.64.%d" % random.randint(100, 254)
+        cand = "127.73.%d" % random.randint(100, 254)
         if cand not in busy:
             return cand
-    raise RuntimeError("no free 127.64.x subnet")
+    raise RuntimeError("no free 127.73.x subnet")
 
 
 class LabHandle:
@@ -72,6 +73,16 @@ class LabHandle:
 
     def node_dir(self, name):
         return pathlib.Path(self.lab.node_dir(name))
+
+    def lb_admin_state(self, name):
+        """The node's administrative state at HAProxy: ready, drain or maint (its runtime API's server flags)."""
+        from lab import haproxy  # pylint: disable=import-outside-toplevel
+        for row in haproxy.show_servers_state(self.lab.sock):
+            if row.get("srv_name") == name:
+                flags = int(row["srv_admin_state"])
+                # HAProxy's SRV_ADMF_* bits: 0x01/0x02/0x20/0x40 maintenance, 0x08/0x10 drain
+                return "maint" if flags & 0x63 else "drain" if flags & 0x18 else "ready"
+        raise KeyError("no server %s at the load balancer" % name)
 
     def lb_get(self, path="/echo", timeout=3.0):
         """Status code of one request through HAProxy (0 when nothing answers)."""
@@ -169,32 +180,6 @@ class Run:
         return "Run(rc=%s, %.1fs, last output: %s)" % (self.rc, self.elapsed, self.output[-3000:])
 
 
-def _read_proc(pid, name):
-    try:
-        with open("/proc/%s/%s" % (pid, name), "rb") as f:
-            return f.read()
-    except OSError:  # ended meanwhile, or not ours to read
-        return None
-
-
-def _descendants(root, tree):
-    """Add the live descendants of ``root`` to ``tree`` (and forget pids that ended, which strangers may reuse)."""
-    parents = {}
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            stat = _read_proc(pid, "stat")
-            if stat:
-                parents[int(pid)] = int(stat.rsplit(b")", 1)[1].split()[1])
-    tree.intersection_update(parents)
-    tree.add(root)
-    grew = True
-    while grew:
-        before = len(tree)
-        tree.update(p for p, pp in parents.items() if pp in tree)
-        grew = len(tree) != before
-    return tree
-
-
 def playbook_env(tmp):
     coll = pathlib.Path(tmp) / "collections"
     link = coll / "ansible_collections" / "kongops" / "upgrade"
@@ -249,10 +234,7 @@ def run_playbook(playbook, inventory, tmp, extra=None, args=(), sample=False, ki
                     os.killpg(proc.pid, signal.SIGKILL)
                     break
                 if sample:
-                    for pid in sorted(_descendants(proc.pid, tree)):
-                        raw = _read_proc(pid, "cmdline")
-                        if raw:
-                            seen.add(b" ".join(raw.rstrip(b"\0").split(b"\0")).decode("utf-8", "replace"))
+                    procsample.sample(proc.pid, tree, seen)
                 text = log.read_text(errors="replace") if (kill_when is not None or pending_hooks) else ""
                 for hook in list(pending_hooks):
                     if hook[0](text):
