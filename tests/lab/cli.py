@@ -8,8 +8,8 @@ import subprocess
 import sys
 import time
 
-from lab import DEFAULT_LAB_DIR, load, procs
-from lab.topology import DEFAULT_TARGET, DEFAULT_VERSION, TOPOLOGIES, Lab, LabError, lab_env, lab_python
+from lab import DEFAULT_LAB_DIR, haproxy, load, procs
+from lab.topology import BACKEND, DEFAULT_TARGET, DEFAULT_VERSION, TOPOLOGIES, Lab, LabError, lab_env, lab_python
 
 
 def _versions(text):
@@ -67,6 +67,23 @@ def cmd_repo(a):
     lab = Lab(a.dir)
     lab.add_to_repo(_versions(a.versions))
     print("repository %s offers: %s" % (lab.p("repo"), ", ".join(lab.state["offer"])))
+    return 0
+
+
+def cmd_lb_stats(a):
+    lab = Lab(a.dir)
+    if not lab.state:
+        raise LabError("no lab in %s" % lab.dir)
+    doc = haproxy.backend_stats(lab.sock, BACKEND)
+    if a.json:
+        print(json.dumps(doc, indent=2, sort_keys=True))
+        return 0
+    b = doc["backend"]
+    print("backend %s: %s, down %ss, most queued %s, longest total time %s ms, 5xx %s" % (
+        BACKEND, b.get("status"), b.get("downtime"), b.get("qmax"), b.get("ttime_max"), b.get("hrsp_5xx")))
+    for name, v in sorted(doc["servers"].items()):
+        print("  %-12s %-6s down %ss (%s times), retries %s, redispatches %s, conn errors %s, resp errors %s" % (
+            name, v.get("status"), v.get("downtime"), v.get("chkdown"), v.get("wretr"), v.get("wredis"), v.get("econ"), v.get("eresp")))
     return 0
 
 
@@ -144,6 +161,9 @@ def build_parser():
     repo = sub.add_parser("repo", help="add versions to the lab's package repository")
     repo.add_argument("versions", help="comma-separated versions")
     repo.set_defaults(func=cmd_repo)
+    lbs = sub.add_parser("lb-stats", help="HAProxy's outage counters of the Kong backend and its servers (downtime, queue, retries)")
+    lbs.add_argument("--json", action="store_true")
+    lbs.set_defaults(func=cmd_lb_stats)
     ld = sub.add_parser("load", help="paced load through HAProxy: run (foreground), start/stop/show (background)")
     ld.add_argument("action", nargs="?", default="run", choices=("run", "start", "stop", "show"))
     ld.add_argument("--rate", type=float, default=200.0)

@@ -184,6 +184,28 @@ def server_stats(sock_path, backend, server):
     raise KeyError("no server %s/%s in haproxy" % (backend, server))
 
 
+# Counters of ``show stat`` that tell whether clients saw an outage at the load balancer: ``downtime`` (seconds with the
+# backend or server DOWN), ``chkdown`` (UP->DOWN transitions), ``qmax`` (most requests queued waiting for a server),
+# ``econ``/``eresp`` (connection / response errors), ``wretr``/``wredis`` (retries / redispatches that hid them),
+# ``hrsp_5xx``, and the longest queue / connect / response / total times in ms (``*_max``, HAProxy 2.3+).
+OUTAGE_COUNTERS = ("status", "downtime", "chkdown", "lastchg", "qmax", "scur", "stot", "econ", "eresp", "wretr", "wredis",
+                   "hrsp_2xx", "hrsp_5xx", "qtime_max", "ctime_max", "rtime_max", "ttime_max")
+
+
+def backend_stats(sock_path, backend):
+    """The outage counters of a backend and of each of its servers: {"backend": {...}, "servers": {name: {...}}}."""
+    out = {"backend": {}, "servers": {}}
+    for row in show_stat(sock_path):
+        if row["pxname"] != backend:
+            continue
+        vals = {k: (int(row[k]) if row.get(k, "").isdigit() else row.get(k) or None) for k in OUTAGE_COUNTERS if k in row}
+        if row["svname"] == "BACKEND":
+            out["backend"] = vals
+        elif row["svname"] != "FRONTEND":
+            out["servers"][row["svname"]] = vals
+    return out
+
+
 def wait_server_idle(sock_path, backend, server, timeout=30.0, interval=0.05):
     """Wait until the server has no current session (after a drain). Returns True when idle."""
     deadline = time.monotonic() + timeout

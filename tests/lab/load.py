@@ -7,10 +7,24 @@ slots in order. A slot that no worker could send within ``--max-lag`` of its due
 as FAILED ("missed"): the generator never bursts to catch up, so a stalled path shows as errors,
 not as a quiet dip. Latency is measured from the slot's due time (no coordinated omission).
 
+Missed slots are classified, so that a starved generator is not mistaken for a gateway outage and a
+gateway stall is not excused as starvation:
+
+- ``missed slot (generator starved: ...)``: the pacing thread itself queued the slot late (it sleeps on a
+  timer, so lateness means the process got no CPU), or a worker was free but not scheduled in time. No
+  request was sent: this is the generator's own starvation, not an answer from the gateway. Counted in
+  ``failed`` (as every missed slot) and also in ``starved``; ``gateway_failed`` = ``failed - starved``.
+- ``stalled slot (every worker waiting on the gateway ...)``: the slot was queued on time but every worker
+  was still inside a request to the gateway. The gateway is too slow to keep the rate: a gateway failure.
+
 A response is OK when its status is in ``--ok-status`` (default 200); anything else, a timeout or
 a connection error is a failure. Reported: total, ok, failed (by kind), p50/p99/max latency, the
 longest gap without a successful response (including the start and the end of the run), and the
-count of answers per ``Via`` version (``Via: kong/<version>``) and per ``X-Kong-Node``.
+count of answers per ``Via`` version (``Via: kong/<version>``) and per ``X-Kong-Node``; also
+``longest_gateway_gap_s`` (the same gap, but a starved slot counts as "no observation" and ends a gap:
+the generator cannot tell what the gateway did while it was not running), ``generator_starved_s``
+(time covered by starved slots) and ``missed_windows`` (the longest runs of missed/stalled slots, with
+their cause, start offset and length), so that a long gap can be explained from the result alone.
 
 Without ``--duration`` it runs until SIGTERM/SIGINT. With ``--out`` it rewrites the JSON result
 file about once a second while running (``"running": true``), then a final time.
@@ -59,7 +73,7 @@ class Results:
         self.lock = threading.Lock()
         self.total = 0
         self.ok = 0
-        self.failed = 0
+        self.failed = 0  # every slot without a successful answer, starved ones included (see ``starved``)
         self.errors = {}
         self.statuses = {}
         self.versions = {}
@@ -68,6 +82,9 @@ class Results:
         self.success_times = []
         self.first_failure = None
         self.last_failure = None
+        self.starved_times = []
+        # runs of consecutive missed/stalled slots: [start_due, end_due, count, {kind: n}]
+        self.windows = []
 
     def record(self, due, done, status=None, error=None, via=None, node=None, ok_statuses=(200,)):
         with self.lock:
@@ -89,6 +106,25 @@ class Results:
                 self.first_failure = self.first_failure if self.first_failure is not None else done
                 self.last_failure = done
 
+    def record_missed(self, due, now, kind, starved, period):
+        """A slot that was never sent. It counts as failed either way; ``starved`` slots (the generator itself is to
+        blame, not the gateway) are also counted apart, so that a reader can tell the two apart."""
+        with self.lock:
+            self.total += 1
+            self.failed += 1
+            self.errors[kind] = self.errors.get(kind, 0) + 1
+            self.first_failure = self.first_failure if self.first_failure is not None else now
+            self.last_failure = now
+            if starved:
+                self.starved_times.append(due)
+            w = self.windows[-1] if self.windows else None
+            if w is not None and due - w[1] <= 2.5 * period:
+                w[1] = max(w[1], due)
+                w[2] += 1
+                w[3][kind] = w[3].get(kind, 0) + 1
+            else:
+                self.windows.append([due, due, 1, {kind: 1}])
+
     def summary(self, url, rate, t0_wall, t0, now, running):
         with self.lock:
             lat = sorted(self.latencies)
@@ -102,6 +138,8 @@ class Results:
                 "total": self.total,
                 "ok": self.ok,
                 "failed": self.failed,
+                "starved": len(self.starved_times),
+                "gateway_failed": self.failed - len(self.starved_times),
                 "errors": dict(self.errors),
                 "statuses": dict(self.statuses),
                 "achieved_rate": round(self.total / elapsed, 1),
@@ -111,6 +149,11 @@ class Results:
                     "max": _ms(lat[-1] if lat else None),
                 },
                 "longest_gap_s": round(longest_gap(self.success_times, t0, now), 3),
+                "longest_gateway_gap_s": round(longest_gap(self.success_times + self.starved_times, t0, now), 3),
+                "generator_starved_s": round(len(self.starved_times) / float(rate), 3),
+                "missed_windows": [
+                    {"start_s": round(w[0] - t0, 3), "length_s": round(w[1] - w[0] + 1.0 / rate, 3), "slots": w[2], "kinds": dict(w[3])}
+                    for w in sorted(self.windows, key=lambda w: -w[2])[:5]],
                 "first_failure_s": None if self.first_failure is None else round(self.first_failure - t0, 3),
                 "last_failure_s": None if self.last_failure is None else round(self.last_failure - t0, 3),
                 "versions": dict(self.versions),
@@ -147,6 +190,8 @@ class LoadGenerator:
         self.results = Results()
         self.stop_event = threading.Event()
         self.slots = queue.Queue()
+        self.in_flight = 0
+        self.in_flight_lock = threading.Lock()
         self.t0 = None
         self.t0_wall = None
         self.t_end = None
@@ -154,14 +199,28 @@ class LoadGenerator:
     # -- workers -------------------------------------------------------------------------------
     def _worker(self):
         conn = None
+        period = 1.0 / self.rate
+        last_done = 0.0  # when this worker's previous request ended
         while True:
-            due = self.slots.get()
-            if due is None:
+            item = self.slots.get()
+            if item is None:
                 break
+            due, queued = item
             now = time.monotonic()
             if now - due > self.max_lag:
-                self.results.record(due, now, error="missed slot (no worker free within %.0f ms)" % (self.max_lag * 1000))
+                with self.in_flight_lock:
+                    busy = self.in_flight
+                if queued - due > self.max_lag:
+                    kind, starved = "missed slot (generator starved: queued %.0f ms late)" % (self.max_lag * 1000), True
+                elif busy >= self.workers - 1 and last_done >= due + self.max_lag:
+                    # every other worker is in a request, and so was this one when the slot became late
+                    kind, starved = "stalled slot (every worker waiting on the gateway for over %.0f ms)" % (self.max_lag * 1000), False
+                else:
+                    kind, starved = "missed slot (generator starved: no worker scheduled within %.0f ms)" % (self.max_lag * 1000), True
+                self.results.record_missed(due, now, kind, starved, period)
                 continue
+            with self.in_flight_lock:
+                self.in_flight += 1
             try:
                 if conn is None:
                     conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
@@ -183,6 +242,10 @@ class LoadGenerator:
                 if conn is not None:
                     conn.close()
                 conn = None
+            finally:
+                last_done = time.monotonic()
+                with self.in_flight_lock:
+                    self.in_flight -= 1
         if conn is not None:
             conn.close()
 
@@ -206,7 +269,7 @@ class LoadGenerator:
             if delay > 0:
                 if self.stop_event.wait(delay):
                     break
-            self.slots.put(due)
+            self.slots.put((due, time.monotonic()))
             k += 1
             if progress and time.monotonic() >= next_progress:
                 next_progress += progress_interval

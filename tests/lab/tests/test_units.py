@@ -76,7 +76,7 @@ def test_load_counts_refused_connections_as_failed():
 
 
 def test_load_counts_missed_slots_instead_of_bursting(echo):
-    """One worker and a slow server: slots that cannot be sent in time are failures, not a burst later."""
+    """One worker and a slow server: slots that cannot be sent in time are failures (stalled slots), not a burst later."""
     # a server that sleeps 0.3 s per request
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -100,9 +100,36 @@ def test_load_counts_missed_slots_instead_of_bursting(echo):
     finally:
         srv.shutdown()
         srv.server_close()
-    missed = sum(v for k, v in doc["errors"].items() if k.startswith("missed slot"))
-    assert missed > 5, doc
+    # the one worker was inside a slow request each time: the gateway's stall, not the generator's starvation
+    stalled = sum(v for k, v in doc["errors"].items() if k.startswith("stalled slot"))
+    assert stalled > 5, doc
+    assert not any(k.startswith("missed slot") for k in doc["errors"]), doc
+    assert doc["starved"] == 0 and doc["gateway_failed"] == doc["failed"] >= stalled, doc
     assert doc["ok"] + doc["failed"] == doc["total"]
+    assert doc["missed_windows"] and doc["missed_windows"][0]["slots"] >= 2, doc
+
+
+def test_load_tells_generator_starvation_from_gateway_failures(echo):
+    """The pacing thread held up for 1.5 s (as when the machine gives the generator no CPU): the slots it could not
+    queue in time are starved slots, counted apart, and they do not make a gateway gap; the gateway answered the rest."""
+    gen = LoadGenerator("http://127.0.0.1:%d/x" % echo.server_address[1], rate=50, duration=2.5, max_lag=0.25)
+    stalled = []
+
+    def stall_once(doc):
+        if not stalled:
+            stalled.append(doc["total"])
+            time.sleep(1.5)
+
+    doc = gen.run(progress=stall_once, progress_interval=0.3)
+    starved = sum(v for k, v in doc["errors"].items() if k.startswith("missed slot (generator starved"))
+    assert starved >= 40, doc  # about 1.5 s - 0.25 s of slots at 50/s
+    assert doc["starved"] == starved == doc["failed"], doc
+    assert doc["gateway_failed"] == 0, doc
+    assert doc["longest_gap_s"] > 1.2, doc
+    assert doc["longest_gateway_gap_s"] < 0.5, doc
+    assert doc["generator_starved_s"] == pytest.approx(starved / 50.0)
+    window = doc["missed_windows"][0]
+    assert window["slots"] == starved and 1.0 < window["length_s"] < 1.6 and 0.2 < window["start_s"] < 0.5, doc
 
 
 def test_load_non_200_is_failure(echo):
