@@ -15,7 +15,8 @@ import re
 
 from ansible.errors import AnsibleFilterError
 
-_LINE = re.compile(r"^\s*([a-z0-9_]+)\s*=\s*(.*?)\s*$")
+from ansible_collections.kongops.upgrade.plugins.module_utils import kong_conf
+
 _SECRET = re.compile(r"password|secret|token|_key$|license")
 
 
@@ -29,14 +30,7 @@ def version_tuple(version):
 
 
 def kong_conf_settings(text):
-    settings = {}
-    for line in str(text).splitlines():
-        # Kong's conf loader strips "#" comments; a literal "#" must be escaped as "\#".
-        line = re.sub(r"(?<!\\)#.*$", "", line)
-        match = _LINE.match(line)
-        if match:
-            settings[match.group(1)] = match.group(2).replace("\\#", "#")
-    return settings
+    return kong_conf.parse_settings(text)
 
 
 def kong_conf_findings(settings, changes, version_to="", version_from=""):
@@ -60,24 +54,9 @@ def kong_conf_findings(settings, changes, version_to="", version_from=""):
     return found
 
 
-_FILE_KEYS = re.compile(r"(cert|certificate|_key|keyring|license_path|declarative_config)$")
-
-
 def kong_conf_file_refs(settings):
-    """Absolute file paths named by certificate, key, keyring, license and declarative settings (sorted, unique).
-
-    Values that are not absolute paths (base64 content, "system", "off") are skipped; list settings are
-    comma-separated.
-    """
-    paths = set()
-    for key, value in settings.items():
-        if not _FILE_KEYS.search(key):
-            continue
-        for item in str(value).split(","):
-            item = item.strip()
-            if item.startswith("/"):
-                paths.add(item)
-    return sorted(paths)
+    """Absolute file paths named by certificate, key, keyring, license and declarative settings (kong_conf.file_refs)."""
+    return kong_conf.file_refs(settings)
 
 
 class FilterModule(object):
