@@ -67,7 +67,7 @@ def handler_for(kind, conf):
                 return self.reply(200, {"tagline": "Welcome to kong", "version": conf["version"]})
             if self.path == "/status":
                 return self.reply(200, {"database": {"reachable": True}})
-            if self.path == "/clustering/data-planes":
+            if self.path.split("?", 1)[0] == "/clustering/data-planes":  # Kong pages it (?size=, &offset=)
                 return self.reply(200, {"data": conf.get("data_planes", []), "next": None})
             return self.reply(404, {"message": "Not found"})
     return Handler
