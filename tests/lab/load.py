@@ -85,6 +85,27 @@ class Results:
         self.starved_times = []
         # runs of consecutive missed/stalled slots: [start_due, end_due, count, {kind: n}]
         self.windows = []
+        # Running gaps, kept up to date as results come in, so that a progress summary costs O(1) however long the
+        # run: sorting every success time once a second (as this generator once did, in its pacing thread) grew to
+        # hundreds of ms on long runs and, on a starved machine, made the generator miss its own slots.
+        self._last_ok = self._last_seen = None
+        self._gap = self._gateway_gap = 0.0
+
+    def start(self, t0):
+        with self.lock:
+            self._last_ok = self._last_seen = t0
+            self._gap = self._gateway_gap = 0.0
+
+    def _saw(self, t, ok):
+        """Advance the running gaps to time t: a success ends both gaps, a starved slot only the gateway gap."""
+        if self._last_seen is None:
+            return
+        if t > self._last_seen:
+            self._gateway_gap = max(self._gateway_gap, t - self._last_seen)
+            self._last_seen = t
+        if ok and t > self._last_ok:
+            self._gap = max(self._gap, t - self._last_ok)
+            self._last_ok = t
 
     def record(self, due, done, status=None, error=None, via=None, node=None, ok_statuses=(200,)):
         with self.lock:
@@ -95,6 +116,7 @@ class Results:
                 self.ok += 1
                 self.latencies.append(done - due)
                 self.success_times.append(done)
+                self._saw(done, True)
                 key = via_version(via) or "unknown"
                 self.versions[key] = self.versions.get(key, 0) + 1
                 if node:
@@ -117,6 +139,7 @@ class Results:
             self.last_failure = now
             if starved:
                 self.starved_times.append(due)
+                self._saw(due, False)
             w = self.windows[-1] if self.windows else None
             if w is not None and due - w[1] <= 2.5 * period:
                 w[1] = max(w[1], due)
@@ -126,8 +149,17 @@ class Results:
                 self.windows.append([due, due, 1, {kind: 1}])
 
     def summary(self, url, rate, t0_wall, t0, now, running):
+        """The result document. While running (progress), latency percentiles are over the last 10,000 answers and the
+        gaps are the running ones; the final summary sorts everything once and is exact."""
         with self.lock:
-            lat = sorted(self.latencies)
+            if running:
+                lat = sorted(self.latencies[-10000:])
+                gap = max(self._gap, now - self._last_ok) if self._last_ok is not None else now - t0
+                gateway_gap = max(self._gateway_gap, now - self._last_seen) if self._last_seen is not None else now - t0
+            else:
+                lat = sorted(self.latencies)
+                gap = longest_gap(self.success_times, t0, now)
+                gateway_gap = longest_gap(self.success_times + self.starved_times, t0, now)
             elapsed = max(now - t0, 1e-9)
             return {
                 "url": url,
@@ -148,8 +180,8 @@ class Results:
                     "p99": _ms(percentile(lat, 99)),
                     "max": _ms(lat[-1] if lat else None),
                 },
-                "longest_gap_s": round(longest_gap(self.success_times, t0, now), 3),
-                "longest_gateway_gap_s": round(longest_gap(self.success_times + self.starved_times, t0, now), 3),
+                "longest_gap_s": round(gap, 3),
+                "longest_gateway_gap_s": round(gateway_gap, 3),
                 "generator_starved_s": round(len(self.starved_times) / float(rate), 3),
                 "missed_windows": [
                     {"start_s": round(w[0] - t0, 3), "length_s": round(w[1] - w[0] + 1.0 / rate, 3), "slots": w[2], "kinds": dict(w[3])}
@@ -192,6 +224,7 @@ class LoadGenerator:
         self.slots = queue.Queue()
         self.in_flight = 0
         self.in_flight_lock = threading.Lock()
+        self._in_request = threading.local()
         self.t0 = None
         self.t0_wall = None
         self.t_end = None
@@ -221,20 +254,23 @@ class LoadGenerator:
                 continue
             with self.in_flight_lock:
                 self.in_flight += 1
+            self._in_request.flag = True
             try:
                 if conn is None:
                     conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
                 conn.request(self.method, self.path, headers=self.headers)
                 resp = conn.getresponse()
                 resp.read()
-                done = time.monotonic()
+                done = last_done = time.monotonic()
+                self._not_in_flight()
                 self.results.record(due, done, status=resp.status, via=resp.getheader("Via"),
                                     node=resp.getheader("X-Kong-Node"), ok_statuses=self.ok_statuses)
                 if resp.will_close:
                     conn.close()
                     conn = None
             except (OSError, http.client.HTTPException) as e:
-                done = time.monotonic()
+                done = last_done = time.monotonic()
+                self._not_in_flight()
                 kind = type(e).__name__
                 if isinstance(e, socket.timeout):
                     kind = "timeout"
@@ -243,11 +279,21 @@ class LoadGenerator:
                     conn.close()
                 conn = None
             finally:
-                last_done = time.monotonic()
-                with self.in_flight_lock:
-                    self.in_flight -= 1
+                self._not_in_flight()
         if conn is not None:
             conn.close()
+
+    def _not_in_flight(self):
+        """This worker's request is over (once per request, whichever path ends it)."""
+        if getattr(self._in_request, "flag", False):
+            self._in_request.flag = False
+            with self.in_flight_lock:
+                self.in_flight -= 1
+
+    def _reporter(self, progress, interval):
+        """Progress documents from their own thread: the pacing thread never waits for them."""
+        while not self.stop_event.wait(interval):
+            progress(self.summary(running=True))
 
     # -- pacing --------------------------------------------------------------------------------
     def run(self, progress=None, progress_interval=1.0):
@@ -257,10 +303,14 @@ class LoadGenerator:
             t.start()
         self.t0_wall = time.time()
         self.t0 = time.monotonic()
+        self.results.start(self.t0)
         period = 1.0 / self.rate
         k = 0
-        next_progress = self.t0 + progress_interval
         end = self.t0 + self.duration if self.duration else None
+        reporter = None
+        if progress:
+            reporter = threading.Thread(target=self._reporter, args=(progress, progress_interval), daemon=True)
+            reporter.start()
         while not self.stop_event.is_set():
             due = self.t0 + k * period
             if end is not None and due >= end:
@@ -271,16 +321,17 @@ class LoadGenerator:
                     break
             self.slots.put((due, time.monotonic()))
             k += 1
-            if progress and time.monotonic() >= next_progress:
-                next_progress += progress_interval
-                progress(self.summary(running=True))
         self.t_end = min(time.monotonic(), end) if end is not None else time.monotonic()
+        self.stop_event.set()  # ends the reporter (a duration run ends without stop())
         # slots already due are still sent or counted as missed; then the workers stop
         for _unused in threads:
             self.slots.put(None)
         for t in threads:
             t.join(self.timeout + 2)
-        return self.summary(running=False)
+        doc = self.summary(running=False)
+        if reporter is not None:  # joined after the final summary (its last report may take a while), before any final write
+            reporter.join()
+        return doc
 
     def stop(self):
         self.stop_event.set()
