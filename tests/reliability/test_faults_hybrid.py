@@ -23,9 +23,6 @@ from relkit import Load, run_playbook
 
 TARGET = "3.4.2"
 STATE = {}
-# Steps 4 and 5 were not yet seen passing in a full run of this file (their first run used a kill marker that the
-# playbook's task names did not match); left out of the stage until they are.
-PENDING = "not yet validated in a full run (docs/reliability.md)"
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +126,6 @@ def test_3_control_plane_fails_its_health_gate(hybrid, run_dir):
     STATE["3"] = True
 
 
-@pytest.mark.skip(reason=PENDING)
 def test_4_sigkill_while_replacing_the_data_plane(hybrid, run_dir):
     """Runs after the steps above or on a fresh lab: either way the control plane is upgraded first."""
     lab = hybrid["lab"]
@@ -142,7 +138,6 @@ def test_4_sigkill_while_replacing_the_data_plane(hybrid, run_dir):
     STATE["4"] = traffic
 
 
-@pytest.mark.skip(reason=PENDING)
 def test_5_rerun_completes(hybrid, run_dir):
     needs("4")
     lab = hybrid["lab"]
