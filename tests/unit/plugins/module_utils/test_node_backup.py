@@ -70,8 +70,9 @@ def test_backup_copies_everything_private_with_checksums(tmp_path, node):
     dest = str(tmp_path / "backups" / "run1" / "host1")
     assert res["changed"] and res["path"] == dest
     srcs = sorted(f["src"] for f in res["files"])
-    expected = sorted(str(node / p) for p in ("kong.conf", "prefix/ssl/kong-default.crt", "prefix/ssl/kong-default.key", "prefix/ssl/.hidden",
-                                               "prefix/nginx.conf", "certs/cluster.crt", "certs/cluster.key", "kong.yml"))
+    names = ("kong.conf", "prefix/ssl/kong-default.crt", "prefix/ssl/kong-default.key", "prefix/ssl/.hidden",
+             "prefix/nginx.conf", "certs/cluster.crt", "certs/cluster.key", "kong.yml")
+    expected = sorted(str(node / p) for p in names)
     assert srcs == expected
     assert res["missing"] == [str(node / "absent.yml")]
     for f in res["files"]:
