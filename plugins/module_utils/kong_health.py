@@ -103,6 +103,14 @@ def _detail(status, body):
     return "status %s%s" % (status, (": " + text[:200]) if text else "")
 
 
+def status_probe(client, path):
+    """A probe for wait(): passes when GET path answers 200; its value is (status, body)."""
+    def probe():
+        answer = _status(client, path)
+        return answer[0] == 200, answer
+    return probe
+
+
 def wait(attempts, delay, sleep, probe):
     """Call probe() until it returns (True, value) or the attempts run out; returns (ok, value, tries)."""
     value = None
@@ -126,7 +134,7 @@ def run_gate(p, client=None, sleep=time.sleep, clock=time.time):
 
     if p["check_admin"] and p["admin_url"]:
         admin = client(p["admin_url"], p.get("admin_token"))
-        ok, last, tries = wait(attempts, delay, sleep, lambda: (lambda r: (r[0] == 200, r))(_status(admin, "/status")))
+        ok, last, tries = wait(attempts, delay, sleep, status_probe(admin, "/status"))
         summary["tries"]["admin"] = tries
         if not ok:
             raise HealthError("admin", "Admin API %s/status did not answer 200 after %d tries (%s)" % (p["admin_url"], tries, _detail(*last)), summary)
@@ -140,7 +148,7 @@ def run_gate(p, client=None, sleep=time.sleep, clock=time.time):
 
     if ready_applies(p["status_url"], p["expected_version"]):
         status_api = client(p["status_url"])
-        ok, last, tries = wait(attempts, delay, sleep, lambda: (lambda r: (r[0] == 200, r))(_status(status_api, "/status/ready")))
+        ok, last, tries = wait(attempts, delay, sleep, status_probe(status_api, "/status/ready"))
         summary["tries"]["ready"] = tries
         if not ok:
             raise HealthError("ready", "Status API %s/status/ready did not answer 200 after %d tries (%s)" % (p["status_url"], tries, _detail(*last)), summary)
