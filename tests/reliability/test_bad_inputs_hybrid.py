@@ -7,6 +7,8 @@ checks: exit status non-zero, the problem named in the operator's message with w
 still serving through HAProxy.
 """
 
+import time
+
 import pytest
 
 from relkit import assert_refused, run_playbook
@@ -90,7 +92,13 @@ def test_data_plane_newer_than_control_plane(hybrid, run_dir):
     lab = hybrid["lab"]
     assert lab.kong_install("dp1", "3.4.2").returncode == 0
     assert lab.kong_service("dp1", "restart").returncode == 0
+    # the control plane's row for dp1 says 2.8.4 until the restarted node has connected (and been rejected): wait for
+    # it, so that "nothing changed" compares with the state the preflight saw, not with a row about to be updated
+    deadline = time.monotonic() + 60
+    while lab.versions()["dp1"] != ("3.4.2", "3.4.2") and time.monotonic() < deadline:
+        time.sleep(1)
     hybrid["versions"] = lab.versions()
+    assert hybrid["versions"]["dp1"] == ("3.4.2", "3.4.2"), hybrid["versions"]
     run = run_playbook("preflight.yml", lab.inventory, run_dir, extra=base_vars(run_dir, kong_target_version="3.4.2"))
     problems = refused(hybrid, run, run_dir)
     assert "data plane dp1 runs 3.4.2, newer than (or another major than) its control plane 2.8.4" in problems
