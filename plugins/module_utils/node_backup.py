@@ -24,6 +24,7 @@ import os
 import stat
 import tempfile
 
+from ansible_collections.kongops.upgrade.plugins.module_utils import checksum
 from ansible_collections.kongops.upgrade.plugins.module_utils import kong_conf
 
 MANIFEST_NAME = "manifest.json"
@@ -33,17 +34,6 @@ FILE_MODE = 0o600
 
 class NodeBackupError(Exception):
     pass
-
-
-def sha256_file(path, bufsize=1024 * 1024):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while True:
-            chunk = f.read(bufsize)
-            if not chunk:
-                break
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def normalize(path):
@@ -106,7 +96,7 @@ def _same(path, digest, mode):
         st = os.lstat(path)
     except OSError:
         return False
-    return stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == mode and sha256_file(path) == digest
+    return stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == mode and checksum.sha256_file(path) == digest
 
 
 def _copy_private(src, dest, mode=FILE_MODE):
@@ -186,7 +176,7 @@ def run_backup(root, dest, conf_path, paths, host="", prefix="", check_mode=Fals
     files, copied = [], []
     for src in srcs:
         st = os.stat(src)
-        entry = {"src": src, "dest": backup_dest(dest, src), "sha256": sha256_file(src), "size": st.st_size,
+        entry = {"src": src, "dest": backup_dest(dest, src), "sha256": checksum.sha256_file(src), "size": st.st_size,
                  "mode": "%04o" % stat.S_IMODE(st.st_mode), "uid": st.st_uid, "gid": st.st_gid}
         files.append(entry)
         if not _same(entry["dest"], entry["sha256"], FILE_MODE):
@@ -211,7 +201,7 @@ def run_backup(root, dest, conf_path, paths, host="", prefix="", check_mode=Fals
                 entry["sha256"] = digest
                 entry["size"] = os.stat(entry["dest"]).st_size
         for entry in files:
-            if sha256_file(entry["dest"]) != entry["sha256"]:
+            if checksum.sha256_file(entry["dest"]) != entry["sha256"]:
                 raise NodeBackupError("the copy %s does not match its source's checksum" % entry["dest"])
         manifest_changed = write_json_private(manifest_path, manifest)
     return {"changed": bool(copied or dirs or manifest_changed), "path": dest, "manifest": manifest_path,
@@ -255,7 +245,7 @@ def run_restore(items, check_mode=False):
     for item in items:
         if not os.path.isfile(item["backup"]):
             raise NodeBackupError("the backup copy %s of %s is missing" % (item["backup"], item["path"]))
-        digest = sha256_file(item["backup"])
+        digest = checksum.sha256_file(item["backup"])
         if item.get("sha256") and digest != item["sha256"]:
             raise NodeBackupError("the backup copy %s of %s does not match the manifest's sha256" % (item["backup"], item["path"]))
         item["_digest"] = digest

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime
 import gzip
-import hashlib
 import json
 import os
 import re
@@ -27,6 +26,7 @@ import shutil
 import stat
 import time
 
+from ansible_collections.kongops.upgrade.plugins.module_utils import checksum
 from ansible_collections.kongops.upgrade.plugins.module_utils import pg_common
 
 MANIFEST_NAME = "manifest.json"
@@ -120,17 +120,6 @@ def safe_dbname(dbname):
     return dbname
 
 
-def file_sha256(path, bufsize=1024 * 1024):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while True:
-            chunk = f.read(bufsize)
-            if not chunk:
-                break
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def walk_files(root, exclude=(MANIFEST_NAME,)):
     """Relative paths (with '/') of every regular file under ``root``, sorted; ``exclude`` at the top only."""
     found = []
@@ -147,7 +136,7 @@ def walk_files(root, exclude=(MANIFEST_NAME,)):
 
 def collect_files(root):
     """``{relpath: {"size": n, "sha256": hex}}`` for every file of a backup except the manifest."""
-    return dict((rel, {"size": os.path.getsize(os.path.join(root, rel)), "sha256": file_sha256(os.path.join(root, rel))})
+    return dict((rel, {"size": os.path.getsize(os.path.join(root, rel)), "sha256": checksum.sha256_file(os.path.join(root, rel))})
                 for rel in walk_files(root))
 
 
@@ -170,7 +159,7 @@ def verify_checksums(root, manifest):
         if size != info.get("size"):
             problems.append("%s: size %d, manifest says %s" % (rel, size, info.get("size")))
             continue
-        digest = file_sha256(path)
+        digest = checksum.sha256_file(path)
         if digest != info.get("sha256"):
             problems.append("%s: sha256 %s, manifest says %s" % (rel, digest, info.get("sha256")))
     for rel in walk_files(root):
