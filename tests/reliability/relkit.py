@@ -41,14 +41,14 @@ CONFIG_TABLES = ("services", "routes", "plugins", "consumers", "keyauth_credenti
                  "certificates", "snis", "ca_certificates")
 
 
-def free_subnet():
-    """A free 127.73.x prefix (this suite's range; other engineers use other 127.7N ranges)."""
+def free_subnet(prefix="127.73"):
+    """A free <prefix>.x subnet (default 127.73: this suite's range; a file may use its own, e.g. 127.81)."""
     busy = {ip.rsplit(".", 1)[0] for ip, _unused in procs.listening_sockets()}
     for _unused in range(200):
-        cand = "127.73.%d" % random.randint(100, 254)
+        cand = "%s.%d" % (prefix, random.randint(100, 254))
         if cand not in busy:
             return cand
-    raise RuntimeError("no free 127.73.x subnet")
+    raise RuntimeError("no free %s.x subnet" % prefix)
 
 
 class LabHandle:
