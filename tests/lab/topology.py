@@ -19,6 +19,7 @@ Layout of a lab directory (default /tmp/kongops-lab):
 import datetime
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -307,6 +308,24 @@ class Lab:
             conf += [("database", "off"), ("cluster_control_plane", "%s:%d" % (cp["address"], CLUSTER_PORT))]
         return conf
 
+    def node_setting(self, node, key):
+        """``key`` as the node runs with it (<prefix>/.kong_env while it runs, which Kong writes at start), else as its
+        kong.conf sets it; None when neither sets it."""
+        d = self.node_dir(node["name"])
+        files = [os.path.join(d, "etc", "kong", "kong.conf")]
+        if self.node_pid(node["name"]):
+            files.insert(0, os.path.join(d, "prefix", ".kong_env"))
+        for path in files:
+            value = conf_value(path, key)
+            if value is not None:
+                return value
+        return None
+
+    def cluster_endpoint(self, cp):
+        """host:port a data plane names in cluster_control_plane to reach control plane ``cp``."""
+        listen = (self.node_setting(cp, "cluster_listen") or "").split(",")[0].split()
+        return listen[0] if listen else "%s:%d" % (cp["address"], CLUSTER_PORT)
+
     def control_plane(self):
         for n in self.state["nodes"]:
             if n["role"] == "control_plane":
@@ -489,28 +508,40 @@ class Lab:
                 lb_status = {r["svname"]: r["status"] for r in haproxy.show_stat(self.sock) if r["pxname"] == BACKEND}
             except OSError:
                 pass
-        dps = {}
-        cp = self.control_plane()
-        if cp and self.node_pid(cp["name"]):
-            st, doc = get_json(self.admin_url(cp) + "/clustering/data-planes")
-            if st == 200:
-                dps = {d.get("ip"): d for d in doc.get("data", [])}
+        # every running control plane's list of data planes (X's and, after a dual-cluster CP upgrade, Y's): a data
+        # plane moved to Y's control plane keeps a stale row in X's list (Kong purges rows only after
+        # cluster_data_plane_purge_delay, 14 days by default)
+        cps = [n for n in self.state["nodes"] if n["role"] == "control_plane"]
+        endpoints = {self.cluster_endpoint(cp): cp["name"] for cp in cps}
+        lists = {}
+        for cp in cps:
+            if self.node_pid(cp["name"]):
+                st, doc = get_json(self.admin_url(cp) + "/clustering/data-planes")
+                if st == 200:
+                    lists[cp["name"]] = {d.get("ip"): d for d in (doc or {}).get("data", [])}
         for n in self.state["nodes"]:
             pid = self.node_pid(n["name"])
-            version, health = None, "stopped"
+            version, health, extra = None, "stopped", {}
             if pid and n["role"] == "data_plane":
-                # no Admin API on a data plane: its version as its control plane sees it, and its status API
-                d = dps.get(n["address"]) or {}
+                # no Admin API on a data plane: its version as the control plane it is connected to sees it (the
+                # cluster_control_plane of the conf it runs with), and its status API
+                view = data_plane_view(n["address"], self.node_setting(n, "cluster_control_plane"), endpoints, lists)
+                d = view["row"] or {}
                 version = d.get("version")
                 st, _unused = get_json(self.status_url(n) + "/status")
-                health = "status %s, sync %s" % (st, d.get("sync_status", "-"))
+                health = "status %s, sync %s, cp %s" % (st, d.get("sync_status", "-"), view["control_plane"] or "-")
+                if view["stale"]:
+                    health += ", stale row on %s" % ", ".join("%s (%s)" % (s["control_plane"], s["version"]) for s in view["stale"])
+                extra = {"control_plane": view["control_plane"], "stale_rows": view["stale"]}
             elif pid:
                 st, doc = get_json(self.admin_url(n) + "/")
                 version = (doc or {}).get("version") if st == 200 else None
                 health = "admin %s" % st
-            rows.append({"component": n["name"], "kind": n["role"], "address": n["address"], "pid": pid, "alive": bool(pid),
-                         "version": version, "installed": installed_version(self.node_dir(n["name"])),
-                         "health": health, "lb": lb_status.get(n["name"], "-") if n["in_lb"] else "-"})
+            row = {"component": n["name"], "kind": n["role"], "address": n["address"], "pid": pid, "alive": bool(pid),
+                   "version": version, "installed": installed_version(self.node_dir(n["name"])),
+                   "health": health, "lb": lb_status.get(n["name"], "-") if n["in_lb"] else "-"}
+            row.update(extra)
+            rows.append(row)
         lp = procs.read_pid(self.p("load.pid"))
         if procs.owned(lp, "lab.load"):
             rows.append({"component": "load", "kind": "load_generator", "address": "-", "pid": lp, "alive": True,
@@ -577,6 +608,38 @@ def _check_traversable(path):
         if parent == path:
             return
         path = parent
+
+
+def conf_value(path, key):
+    """The value of ``key`` in a kong.conf-style file (``key = value``, ``#`` comments, ``\\#`` a literal #); None when
+    the file or the key is absent."""
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    value = None
+    for raw in lines:
+        line = re.sub(r"(?<!\\)#.*$", "", raw).replace("\\#", "#").strip()
+        k, sep, v = line.partition("=")
+        if sep and k.strip().lower() == key:
+            value = v.strip()  # the lab writes each key once; a repeated key: the last one
+    return value
+
+
+def data_plane_view(address, endpoint, endpoints, lists):
+    """Which control plane a data plane is connected to, its row there, and the stale rows other control planes keep.
+
+    ``endpoint``: the data plane's cluster_control_plane (host:port); ``endpoints``: {host:port: control plane name};
+    ``lists``: {control plane name: {ip: row of its /clustering/data-planes}} for the control planes that answered.
+    Returns {control_plane: name (or the endpoint when no lab control plane listens there, None when unset), row: the
+    row from that control plane or None, stale: [{control_plane, version, sync_status, last_seen}] from the others}."""
+    cp = endpoints.get(endpoint, endpoint) if endpoint else None
+    row = lists.get(cp, {}).get(address) if cp else None
+    stale = [{"control_plane": name, "version": rows[address].get("version"), "sync_status": rows[address].get("sync_status"),
+              "last_seen": rows[address].get("last_seen")}
+             for name, rows in sorted(lists.items()) if name != cp and address in rows]
+    return {"control_plane": cp, "row": row, "stale": stale}
 
 
 def installed_version(node_dir):
