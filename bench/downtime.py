@@ -49,7 +49,8 @@ STRATEGIES = {
 def in_place_bound(lab, timer):
     """(migrations s, node start s, health interval s) of an in-place run, from the timer's task rows."""
     migrations = bl.tasks_seconds(timer, r"^(kongops\.upgrade\.in_place : )?Run kong migrations (up|finish)")
-    start = bl.task_window(timer, r"in_place : Start Kong on the node", r"in_place : Record the step on the node")
+    # "Start Kong on the node" is an include_role task: the timer names it without the role prefix
+    start = bl.task_window(timer, r"^(kongops\.upgrade\.in_place : )?Start Kong on the node$", r"in_place : Record the step on the node")
     return migrations, start, lab.haproxy_health_interval()
 
 
