@@ -10,10 +10,12 @@ during both. Asserted after the rollback, from the lab itself (never from the pl
 - the configuration X serves is the one fingerprinted before the upgrade (pg_x);
 - the state file says ``rolled_back``; a second rollback changes nothing.
 
-Lab subnets: 127.81.x (this file's range on the shared machine).
+Lab subnets: 127.81.x (this file's range on the shared machine). The blue-green cases (before finish: traffic back to
+X; after finish: the backup restored, downtime measured) run only with KONGOPS_RELIABILITY_FULL=1 (CI's time budget).
 """
 
 import json
+import os
 import urllib.request
 
 import pytest
@@ -22,6 +24,10 @@ from relkit import Load, free_subnet, run_playbook
 
 FROM, TO = "2.8.4", "3.4.2"
 RATE = 20
+# The blue-green cases take about 7 and 9 minutes each on the shared 2-core machine (the dual-cluster pair about 6):
+# CI's time budget holds only the dual-cluster pair, so the blue-green cases run on request.
+FULL = pytest.mark.skipif(os.environ.get("KONGOPS_RELIABILITY_FULL") != "1",
+                          reason="blue-green rollback cases (~16 min): set KONGOPS_RELIABILITY_FULL=1 to run them")
 
 
 def _lab(lab_factory):
@@ -167,6 +173,7 @@ def _bg_extra(lab):
             "blue_green_finish": False}
 
 
+@FULL
 def test_blue_green_before_finish_rollback(bg, bg_run_dir):
     lab = bg["lab"]
     _upgrade(lab, bg_run_dir, "blue_green", kong_target_version=BG_TO, **_bg_extra(lab))
@@ -201,6 +208,7 @@ def bg_done(lab_factory):
     return {"lab": lab, "fingerprint": lab.fingerprint("pg_x")}
 
 
+@FULL
 def test_blue_green_after_finish_rollback_restores_the_backup(bg_done, tmp_path):
     lab = bg_done["lab"]
     extra = _bg_extra(lab)
