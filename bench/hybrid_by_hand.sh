@@ -158,9 +158,12 @@ dp_in_sync() {  # name address expected_hash
     [ -n "$h" ] && [ "$h" != 00000000000000000000000000000000 ] || return 1
     [ -z "$3" ] || [ "$h" = "$3" ]
 }
+# A data plane that has just connected is listed as normal with the empty configuration's hash until its config
+# arrives: such a row is no reference.
 expected_hash() {
     dp_rows | jq -r --arg v "$TARGET" --arg ip "$1" \
-        '[.data[] | select(.version == $v and .sync_status == "normal" and .ip != $ip)] | sort_by(.last_seen) | last | .config_hash // ""'
+        '[.data[] | select(.version == $v and .sync_status == "normal" and .ip != $ip and .config_hash != "00000000000000000000000000000000")]
+         | sort_by(.last_seen) | last | .config_hash // ""'
 }
 roll_one() {
     local name=$1 dir addr h
