@@ -78,9 +78,12 @@ def psql(pg, *args, stdin=None):
 
 
 def db_size(pg):
-    out = subprocess.run(["psql", "-X", "-A", "-t", "-h", pg.sockdir, "-p", str(pg.port), "-U", "postgres", "-d", "kong",
-                          "-c", "SELECT pg_database_size('kong')"], check=True, capture_output=True, text=True).stdout
-    return int(out.strip())
+    proc = subprocess.run(["psql", "-X", "-A", "-t", "-h", pg.sockdir, "-p", str(pg.port), "-U", "postgres", "-d", "kong",
+                           "-c", "SELECT pg_database_size('kong')"], check=False, capture_output=True, text=True)
+    if proc.returncode != 0 or not proc.stdout.strip().isdigit():
+        raise RuntimeError("psql (database size) exited %d; stderr: %s; stdout: %s"
+                           % (proc.returncode, proc.stderr.strip()[-600:], proc.stdout.strip()[-600:]))
+    return int(proc.stdout.strip())
 
 
 def generate(pg, size_mb):

@@ -33,14 +33,40 @@ def install_signal_handlers():
         signal.signal(sig, _terminate)
 
 
+def stderr_log(log):
+    """Where run() writes the stderr of a command whose stdout goes to the file ``log``."""
+    return log + ".stderr"
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def _streams_tail(out, err, limit=600):
+    """stderr and the tail of stdout, for an error message."""
+    parts = ["stderr: %s" % err.strip()[-limit:]] if err.strip() else []
+    if out.strip():
+        parts.append("stdout: %s" % out.strip()[-limit:])
+    return "; ".join(parts) or "no output"
+
+
 def run(argv, timeout=None, env=None, log=None, check=True):
-    """Runs argv (a list, never a shell string); returns (rc, seconds, output). The child is ended on Ctrl-C."""
+    """Runs argv (a list, never a shell string); returns (rc, seconds, stdout). The child is ended on Ctrl-C.
+
+    stderr is kept apart from the stdout returned (with ``log``: stdout appended to log, stderr to stderr_log(log)), so
+    that a warning on stderr never gets into what the callers parse; it is in the BenchError when check fails.
+    """
     t0 = time.monotonic()
     out = open(log, "a") if log else subprocess.PIPE  # noqa: SIM115 (closed below)
+    err = open(stderr_log(log), "a") if log else subprocess.PIPE  # noqa: SIM115 (closed below)
     try:
-        p = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO, text=True, start_new_session=True)
+        p = subprocess.Popen(argv, stdout=out, stderr=err, env=env, cwd=REPO, text=True, start_new_session=True)
         try:
-            text, _unused = p.communicate(timeout=timeout)
+            text, err_text = p.communicate(timeout=timeout)
         except BaseException:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(p.pid, signal.SIGTERM)
@@ -53,13 +79,18 @@ def run(argv, timeout=None, env=None, log=None, check=True):
     finally:
         if log:
             out.close()
+            err.close()
     seconds = time.monotonic() - t0
     if log:
-        with open(log) as f:
-            text = f.read()
+        text, err_text = _read(log), _read(stderr_log(log))
     if check and p.returncode != 0:
-        raise BenchError("%s exited %d: %s" % (os.path.basename(argv[0]), p.returncode, (text or "").strip()[-600:]))
+        raise BenchError("%s exited %d: %s" % (os.path.basename(argv[0]), p.returncode, _streams_tail(text or "", err_text or "")))
     return p.returncode, seconds, text or ""
+
+
+def last_lines(log, n=1):
+    """The last n lines of what a failed command logged through run(log=...): its stderr, else its stdout."""
+    return (_read(stderr_log(log)).strip() or _read(log).strip()).splitlines()[-n:]
 
 
 class Lab:
@@ -146,12 +177,13 @@ def ansible_playbook(lab, playbook, extra_vars, timer_out, log, timeout=7200):
 
 
 def last_failure(log, limit=160):
-    """The first failed task's message in an ansible-playbook log (for a FAILED row)."""
+    """The first failed task's message in an ansible-playbook log and its stderr log (for a FAILED row)."""
     try:
         with open(log) as f:
             text = f.read()
     except OSError:
         return "no log"
+    text += "\n" + _read(stderr_log(log))  # ERROR! lines are on stderr
     m = re.search(r"fatal: \[([^\]]+)\].*?(?:\"msg\"|msg): *\"?(.+)", text) or re.search(r"(ERROR!.+)", text)
     if not m:
         return "see " + log

@@ -97,7 +97,7 @@ def one(args, n, batch, mode, work):
         res["load_after"] = bl.loadavg()
         res.update(rc=rc, seconds=seconds)
         if rc != 0:
-            res["error"] = bl.last_failure(log) if mode == "playbook" else open(log).read().strip().splitlines()[-1:]
+            res["error"] = bl.last_failure(log) if mode == "playbook" else bl.last_lines(log)
         if args.rate > 0:
             time.sleep(1)
             res["load"] = lab.load_stop()

@@ -165,19 +165,25 @@ class LabHandle:
 # -- ansible-playbook ---------------------------------------------------------------------------------
 
 class Run:
-    """One finished ansible-playbook run."""
+    """One finished ansible-playbook run.
 
-    def __init__(self, rc, output, cmdlines, elapsed, killed=False):
+    output is stdout only (what the recap and the results are parsed from); err is stderr (warnings, deprecations,
+    ERROR! lines), kept apart so that a third-party warning cannot break the parsing.
+    """
+
+    def __init__(self, rc, output, cmdlines, elapsed, killed=False, err=""):
         self.rc = rc
         self.output = output
-        # the output with whitespace collapsed: the YAML callback folds long messages across lines
-        self.text = " ".join(output.split())
+        self.err = err
+        # both streams with whitespace collapsed, for searching the operator's message: the YAML callback folds long
+        # messages across lines
+        self.text = " ".join((output + "\n" + err).split())
         self.cmdlines = cmdlines
         self.elapsed = elapsed
         self.killed = killed
 
     def __repr__(self):
-        return "Run(rc=%s, %.1fs, last output: %s)" % (self.rc, self.elapsed, self.output[-3000:])
+        return "Run(rc=%s, %.1fs, stderr: %s\nlast output: %s)" % (self.rc, self.elapsed, self.err[-2000:], self.output[-3000:])
 
 
 def playbook_env(tmp):
@@ -206,9 +212,9 @@ def run_playbook(playbook, inventory, tmp, extra=None, args=(), sample=False, ki
     """Run ansible-playbook; extra vars go through a 0600 file (never the command line).
 
     sample: record the command line of every descendant process the whole time (Run.cmdlines).
-    kill_when: a function(output_so_far) -> bool; when it returns True the whole ansible-playbook process group is
+    kill_when: a function(stdout_so_far) -> bool; when it returns True the whole ansible-playbook process group is
     SIGKILLed (an operator's kill -9 or a lost AWX job), and Run.killed is True.
-    hooks: (predicate(output_so_far), action()) pairs; each action runs once, as soon as its predicate holds (a fault
+    hooks: (predicate(stdout_so_far), action()) pairs; each action runs once, as soon as its predicate holds (a fault
     injected at a given step of the run).
     """
     pending_hooks = list(hooks)
@@ -222,12 +228,14 @@ def run_playbook(playbook, inventory, tmp, extra=None, args=(), sample=False, ki
         vars_file = write_private(tmp / ("vars-%d.json" % time.monotonic_ns()), json.dumps(extra))
         cmd += ["-e", "@" + str(vars_file)]
     cmd += list(args)
-    log = tmp / ("run-%d.log" % time.monotonic_ns())
+    stamp = time.monotonic_ns()
+    log = tmp / ("run-%d.log" % stamp)
+    err_log = tmp / ("run-%d.stderr.log" % stamp)
     seen, tree = set(), set()
     t0 = time.monotonic()
     killed = False
-    with open(str(log), "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=str(tmp), start_new_session=True)
+    with open(str(log), "wb") as out, open(str(err_log), "wb") as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=str(tmp), start_new_session=True)
         try:
             while proc.poll() is None:
                 if time.monotonic() - t0 > timeout:
@@ -253,7 +261,8 @@ def run_playbook(playbook, inventory, tmp, extra=None, args=(), sample=False, ki
                     pass
             proc.wait()
     _reap_group(proc.pid)
-    return Run(proc.returncode, log.read_text(errors="replace"), seen, time.monotonic() - t0, killed)
+    return Run(proc.returncode, log.read_text(errors="replace"), seen, time.monotonic() - t0, killed,
+               err=err_log.read_text(errors="replace"))
 
 
 def _reap_group(pgid):

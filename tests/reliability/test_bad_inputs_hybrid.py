@@ -40,7 +40,7 @@ def test_unparseable_target_bad_strategy_wrong_password_listed_at_once(hybrid, r
     assert 'target version "3.4.x" is not a Kong version' in problems
     assert "strategy blue_green is not allowed for a hybrid deployment (allowed: in_place, dual_cluster)" in problems
     assert "cannot use the Kong database" in problems and "wrong credentials?" in problems
-    assert "not-the-password" not in run.output
+    assert "not-the-password" not in run.output + run.err
 
 
 def test_downgrade_refused(hybrid, run_dir):

@@ -143,7 +143,7 @@ def test_dual_cluster_second_rollback_changes_nothing(dual, dual_run_dir):
     run, traffic = _rollback(lab, dual_run_dir)
     assert run.rc == 0, run
     assert "Nothing to roll back" in run.text, run
-    assert set(_recap_changed(run).values()) == {0}, _recap_changed(run)
+    assert set(_recap_changed(run).values()) == {0}, (_recap_changed(run), run)
     assert traffic["failed"] == 0, _brief(traffic)
     _assert_back_on_x(lab, dual["fingerprint"])
 

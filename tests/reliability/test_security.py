@@ -65,7 +65,7 @@ def test_vault_secret_stays_out_of_argv_output_reports_and_shared_files(vaulted,
     assert "pg_dump" in progs, sorted(progs)
     assert any("AnsiballZ_kong_pg_backup" in c for c in run.cmdlines)
     assert [c for c in run.cmdlines if password in c] == []
-    assert password not in run.output
+    assert password not in run.output + run.err
     # no report holds it; the backup holds it only where the host holds it too (copies of kong.conf and of the prefix's
     # .kong_env, which Kong writes with the merged configuration), never readable by others
     assert _grep(reports, password) == []
@@ -83,7 +83,7 @@ def test_preflight_with_vvv_leaks_nothing(vaulted, run_dir):
     assert run.rc == 0, run
     assert any("AnsiballZ_kong_db_fingerprint" in c for c in run.cmdlines)
     assert [c for c in run.cmdlines if password in c] == []
-    assert password not in run.output
+    assert password not in run.output + run.err
 
 
 def test_without_the_vault_password_nothing_runs(vaulted, run_dir):
@@ -92,4 +92,4 @@ def test_without_the_vault_password_nothing_runs(vaulted, run_dir):
                        extra={"kong_target_version": "3.4.2", "kong_upgrade_backup_dir": str(run_dir / "backups")})
     assert run.rc != 0
     assert "vault" in run.text.lower()
-    assert vaulted["password"] not in run.output
+    assert vaulted["password"] not in run.output + run.err

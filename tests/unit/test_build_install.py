@@ -33,11 +33,31 @@ FORBIDDEN_PREFIXES = ("collections/", "tests/output/", "bench/", "build/")
 FORBIDDEN_GLOBS = ("*.tar.gz", "*.pyc", "*.log")
 
 
-def _run(args, env, cwd, timeout=300):
-    proc = subprocess.run([str(a) for a in args], env=env, cwd=str(cwd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+def _streams(proc):
+    """stderr and the tail of stdout, for a failure message."""
+    return "stderr:\n%s\nstdout (tail):\n%s" % (proc.stderr[-4000:], proc.stdout[-4000:])
+
+
+def _run_proc(args, env, cwd, timeout=300):
+    """Run args; stdout and stderr apart (a warning on stderr must not break what is parsed from stdout)."""
+    proc = subprocess.run([str(a) for a in args], env=env, cwd=str(cwd), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           universal_newlines=True, timeout=timeout, check=False)
-    assert proc.returncode == 0, "%s failed (exit %d):\n%s" % (" ".join(str(a) for a in args), proc.returncode, proc.stdout[-4000:])
-    return proc.stdout
+    assert proc.returncode == 0, "%s failed (exit %d):\n%s" % (" ".join(str(a) for a in args), proc.returncode, _streams(proc))
+    return proc
+
+
+def _run(args, env, cwd, timeout=300):
+    """stdout of args (stderr only in the failure message)."""
+    return _run_proc(args, env, cwd, timeout).stdout
+
+
+def _run_json(args, env, cwd, timeout=300):
+    """args' stdout parsed as JSON."""
+    proc = _run_proc(args, env, cwd, timeout)
+    try:
+        return json.loads(proc.stdout)
+    except ValueError as e:
+        raise AssertionError("%s: stdout is not JSON (%s)\n%s" % (" ".join(str(a) for a in args), e, _streams(proc))) from e
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +112,8 @@ def test_installed_copy_is_the_artifact(installed):
 
 def test_ansible_doc_from_installed_copy(installed):
     _artifact, colls, env, work = installed
-    out = _run([BIN / "ansible-doc", "--json", "-t", "module", "kongops.upgrade.kong_migrations"], env, work)
-    doc = json.loads(out)["kongops.upgrade.kong_migrations"]["doc"]
+    docs = _run_json([BIN / "ansible-doc", "--json", "-t", "module", "kongops.upgrade.kong_migrations"], env, work)
+    doc = docs["kongops.upgrade.kong_migrations"]["doc"]
     assert doc["filename"].startswith(str(colls)), "ansible-doc read %s, not the installed copy" % doc["filename"]
     assert doc["options"], "no options documented"
 
@@ -101,10 +121,11 @@ def test_ansible_doc_from_installed_copy(installed):
 def test_plan_playbook_from_installed_copy(installed):
     _artifact, colls, env, work = installed
     # The inventory may be excluded from the artifact; the clone's sample inventory is used.
-    out = _run([BIN / "ansible-playbook", "kongops.upgrade.plan", "-i", ROOT / "inventories" / "sample" / "hosts.yml"], env, work)
-    assert "== kong_control_plane" in out and "path 2.8.4 -> " in out, out[-3000:]
-    assert "== kong_traditional" in out and "path 3.2.2 -> " in out, out[-3000:]
-    assert "failed=0" in out
+    proc = _run_proc([BIN / "ansible-playbook", "kongops.upgrade.plan", "-i", ROOT / "inventories" / "sample" / "hosts.yml"], env, work)
+    out = proc.stdout
+    assert "== kong_control_plane" in out and "path 2.8.4 -> " in out, _streams(proc)
+    assert "== kong_traditional" in out and "path 3.2.2 -> " in out, _streams(proc)
+    assert "failed=0" in out, _streams(proc)
 
 
 @pytest.fixture
@@ -142,20 +163,21 @@ def test_hybrid_upgrade_from_installed_copy(installed, hybrid_lab):
     lab_dir, labctl, lab_env, _subnet, _state = hybrid_lab
     report_dir = work / "reports"
     _run(labctl + ["load", "start", "--rate", "20"], lab_env, ROOT)
-    out = _run([BIN / "ansible-playbook", "kongops.upgrade.upgrade_hybrid", "-i", lab_dir / "inventory.yml",
-                "-e", "kong_target_version=3.4.2", "-e", "kong_upgrade_report_dir=%s" % report_dir,
-                "-e", "kong_upgrade_backup_dir=%s" % (lab_dir / "backups")], env, work, 1500)
-    load = json.loads(_run(labctl + ["load", "stop", "--json"], lab_env, ROOT))
-    # Every task came from the installed copy, never from the clone.
-    assert str(ROOT / "roles") not in out and str(ROOT / "playbooks") not in out
-    assert "failed=0" in out and "unreachable=0" in out
+    proc = _run_proc([BIN / "ansible-playbook", "kongops.upgrade.upgrade_hybrid", "-i", lab_dir / "inventory.yml",
+                      "-e", "kong_target_version=3.4.2", "-e", "kong_upgrade_report_dir=%s" % report_dir,
+                      "-e", "kong_upgrade_backup_dir=%s" % (lab_dir / "backups")], env, work, 1500)
+    out = proc.stdout
+    load = _run_json(labctl + ["load", "stop", "--json"], lab_env, ROOT)
+    # Every task came from the installed copy, never from the clone (warnings on stderr included).
+    assert str(ROOT / "roles") not in out + proc.stderr and str(ROOT / "playbooks") not in out + proc.stderr
+    assert "failed=0" in out and "unreachable=0" in out, _streams(proc)
     reports = sorted(report_dir.glob("report-*.json"))
     assert len(reports) == 1, reports
     report = json.loads(reports[0].read_text())
     assert report["all_on_target"] is True and report["target_version"] == "3.4.2"
     assert {n: (v["before"], v["after"]) for n, v in report["nodes"].items()} == {n: ("2.8.4", "3.4.2") for n in ("cp1", "dp1", "dp2")}
     # The nodes themselves, not the report: the control plane's Admin API and the data plane as the control plane sees it.
-    status = json.loads(_run(labctl + ["status", "--json"], lab_env, ROOT))
+    status = _run_json(labctl + ["status", "--json"], lab_env, ROOT)
     versions = {c["component"]: c["version"] for c in status["components"] if c["kind"] in ("control_plane", "data_plane")}
     assert versions == {"cp1": "3.4.2", "dp1": "3.4.2", "dp2": "3.4.2"}, status
     assert load["total"] > 0 and load["failed"] == 0, load

@@ -28,7 +28,10 @@ def test_example_inventory(mode, tmp_path):
     proc = subprocess.run([str(BIN / "ansible-inventory"), "-i", str(path), "--list"], env=env, cwd=str(tmp_path),
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
-    inv = json.loads(proc.stdout)
+    try:
+        inv = json.loads(proc.stdout)
+    except ValueError as e:
+        raise AssertionError("ansible-inventory --list: stdout is not JSON (%s)\nstderr:\n%s\nstdout:\n%s" % (e, proc.stderr, proc.stdout[-3000:])) from e
     hostvars = inv["_meta"]["hostvars"]
     for group in REQUIRED[mode]:
         assert inv.get(group, {}).get("hosts"), "group %s has no hosts in %s" % (group, path)

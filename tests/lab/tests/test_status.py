@@ -76,11 +76,17 @@ def test_status_after_a_data_plane_moved_to_y(lab_factory):
 
     r = subprocess.run([LABCTL, "--dir", lab.dir, "status", "--json"], capture_output=True, text=True, check=False)
     assert r.returncode == 0, r.stdout + r.stderr
-    row = {c["component"]: c for c in json.loads(r.stdout)["components"]}["dp1"]
+    try:
+        doc = json.loads(r.stdout)
+    except ValueError as e:
+        raise AssertionError("labctl status --json: stdout is not JSON (%s)\nstderr:\n%s\nstdout:\n%s" % (e, r.stderr, r.stdout[-3000:])) from e
+    row = {c["component"]: c for c in doc["components"]}["dp1"]
     assert row["version"] == "3.4.2", row
     assert row["control_plane"] == "cpy1", row
     assert [(s["control_plane"], s["version"]) for s in row["stale_rows"]] == [("cp1", "2.8.4")], row
     # the table says it too
     r = subprocess.run([LABCTL, "--dir", lab.dir, "status"], capture_output=True, text=True, check=False)
-    line = [ln for ln in r.stdout.splitlines() if ln.startswith("dp1 ")][0]
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("dp1 ")]
+    assert lines, "no dp1 row in labctl status (exit %d)\nstderr:\n%s\nstdout:\n%s" % (r.returncode, r.stderr, r.stdout[-3000:])
+    line = lines[0]
     assert "3.4.2" in line and "cp cpy1" in line and "stale row on cp1 (2.8.4)" in line, line

@@ -24,7 +24,10 @@ def inventory_list(lab):
     r = subprocess.run([ANSIBLE_INVENTORY, "-i", lab.p("inventory.yml"), "--list"], capture_output=True, text=True, check=False)
     assert r.returncode == 0, r.stderr
     assert "[WARNING]" not in r.stderr, r.stderr
-    return json.loads(r.stdout)
+    try:
+        return json.loads(r.stdout)
+    except ValueError as e:
+        raise AssertionError("ansible-inventory --list: stdout is not JSON (%s)\nstderr:\n%s\nstdout:\n%s" % (e, r.stderr, r.stdout[-3000:])) from e
 
 
 def check_common(lab, groups):
@@ -88,7 +91,7 @@ def run_play_on_inventory(lab):
     r = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", lab.p("inventory.yml"), play],
                        capture_output=True, text=True, env=dict(os.environ, ANSIBLE_NOCOLOR="1"), check=False)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
-    assert "failed=0" in r.stdout and "ok=3" in r.stdout
+    assert "failed=0" in r.stdout and "ok=3" in r.stdout, r.stdout[-3000:] + r.stderr[-2000:]
 
 
 def test_hybrid_up_idempotent_down(lab_factory):
@@ -190,7 +193,10 @@ def test_labctl_cli_up_status_load_down(lab_parent):
         assert r.returncode == 0, r.stderr
         r = run("load", "stop", "--json")
         assert r.returncode == 0, r.stderr
-        doc = json.loads(r.stdout)
+        try:
+            doc = json.loads(r.stdout)
+        except ValueError as e:
+            raise AssertionError("labctl load stop --json: stdout is not JSON (%s)\nstderr:\n%s\nstdout:\n%s" % (e, r.stderr, r.stdout[-3000:])) from e
         assert doc["running"] is False and doc["total"] > 0 and doc["failed"] == 0
         assert list(doc["versions"]) == ["2.8.4"]
         from lab.topology import Lab
