@@ -95,8 +95,9 @@ def _load_url(lab, a):
     return lab.lb_url() + "/echo"
 
 
-def cmd_load(a):
-    lab = Lab(a.dir)
+def cmd_load(a, lab=None):
+    """labctl load; hostctl passes its own lab (anything with dir, state, p() and lb_url())."""
+    lab = lab or Lab(a.dir)
     url = _load_url(lab, a) if a.action in ("run", "start") else None
     pidfile = lab.p("load.pid")
     out = a.out or lab.p("load.json")

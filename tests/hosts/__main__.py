@@ -1,0 +1,5 @@
+import sys
+
+from hosts.cli import main
+
+sys.exit(main())
