@@ -52,7 +52,10 @@ options:
     type: path
     default: /etc/kong/kong.conf
   prefix:
-    description: The node's prefix (V(kong_cli)).
+    description:
+      - The node's prefix. V(kong_cli) runs Kong with it; every manager reads C(<prefix>/pids/nginx.pid) to learn whether Kong
+        runs on the node whatever the manager says (a Kong started outside systemd is quit with C(kong quit -p)), and after a
+        stop or a quit the call fails unless that process is gone within O(quit_timeout) + 5 seconds.
     type: path
     default: /usr/local/kong
   quit_timeout:
@@ -88,10 +91,19 @@ running:
   returned: always
   type: bool
 steps:
-  description: The steps run (or that would run in check mode), e.g. C([quit]) or C([stop, start]).
+  description: The steps run (or that would run in check mode), e.g. C([quit]) or C([stop, start]); C(outside_quit) is the
+    C(kong quit -p) of a Kong that runs outside systemd.
   returned: always
   type: list
   elements: str
+pid_before:
+  description: The live process of C(<prefix>/pids/nginx.pid) before the task, or null.
+  returned: always
+  type: int
+outside_manager:
+  description: Whether Kong ran on the node while systemd said its unit was not active.
+  returned: always
+  type: bool
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402

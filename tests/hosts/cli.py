@@ -79,15 +79,7 @@ def build_parser():
     st = sub.add_parser("status", help="each host: container, package (held?), unit, running version")
     st.add_argument("--json", action="store_true")
     st.set_defaults(func=cmd_status)
-    ld = sub.add_parser("load", help="paced load through the first load balancer")
-    ld.add_argument("action", nargs="?", default="run", choices=("run", "start", "stop", "show"))
-    ld.add_argument("--rate", type=float, default=50.0)
-    ld.add_argument("--duration", type=float)
-    ld.add_argument("--url")
-    ld.add_argument("--max-lag", type=float, default=0.25)
-    ld.add_argument("--out")
-    ld.add_argument("--json", action="store_true")
-    ld.set_defaults(func=cmd_load)
+    lab_cli.add_load_parser(sub, cmd_load, 50.0)
     return p
 
 

@@ -467,8 +467,8 @@ class HostLab(object):
 
     # -- inventory ----------------------------------------------------------------------------------------------
     def inventory(self):
-        """What an operator would write for this fleet: addresses, the login user and its key, become on the hosts
-        that need root, the package repositories; no connection plugin, hook command or lab path on a host."""
+        """What an operator would write for this fleet: addresses, the login user and its key, become, the package
+        repositories; no connection plugin, hook command or lab path on a host."""
         groups = {g: {"hosts": {}} for g in ("kong_traditional", "kong_traditional_y", "kong_dbless", "kong_control_plane",
                                              "kong_control_plane_y", "kong_data_plane", "kong_database", "kong_load_balancer")}
         version = self.state["version"]
@@ -500,12 +500,12 @@ class HostLab(object):
         for g in groups.values():
             if not g["hosts"]:
                 del g["hosts"]
-        for g in ("kong_traditional", "kong_traditional_y", "kong_dbless", "kong_control_plane", "kong_control_plane_y",
-                  "kong_data_plane", "kong_database", "kong_load_balancer"):
-            groups[g]["vars"] = {"ansible_become": True}
         return {"all": {
             "vars": {
                 "ansible_user": image_mod.LOGIN_USER,
+                # On 'all', as many operators write it (and the example inventories do): the controller, which has no
+                # sudo here, must still run its own tasks without become.
+                "ansible_become": True,
                 "ansible_ssh_private_key_file": self.p("ssh", "id_ed25519"),
                 "ansible_ssh_common_args": "-o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes" % self.p("ssh", "known_hosts"),
                 "ansible_python_interpreter": "/usr/bin/python3",

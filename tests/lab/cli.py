@@ -165,16 +165,21 @@ def build_parser():
     lbs = sub.add_parser("lb-stats", help="HAProxy's outage counters of the Kong backend and its servers (downtime, queue, retries)")
     lbs.add_argument("--json", action="store_true")
     lbs.set_defaults(func=cmd_lb_stats)
+    add_load_parser(sub, cmd_load, 200.0)
+    return p
+
+
+def add_load_parser(sub, func, rate):
+    """The ``load`` subcommand (labctl and hostctl): paced load through the lab's (first) load balancer."""
     ld = sub.add_parser("load", help="paced load through HAProxy: run (foreground), start/stop/show (background)")
     ld.add_argument("action", nargs="?", default="run", choices=("run", "start", "stop", "show"))
-    ld.add_argument("--rate", type=float, default=200.0)
+    ld.add_argument("--rate", type=float, default=rate)
     ld.add_argument("--duration", type=float, help="seconds (run: default 30; start: until 'load stop')")
     ld.add_argument("--url", help="default: the lab's HAProxy frontend + /echo")
     ld.add_argument("--max-lag", type=float, default=0.25)
     ld.add_argument("--out", help="JSON results file (background default: <lab>/load.json)")
     ld.add_argument("--json", action="store_true")
-    ld.set_defaults(func=cmd_load)
-    return p
+    ld.set_defaults(func=func)
 
 
 def main(argv=None):

@@ -126,7 +126,7 @@ def role_vars(lab, n, d, cp):
                   "kong_node_dp_identity_field": "ip", "kong_node_dp_identity": n["address"]})
     if n["in_lb"]:
         v.update({"kong_lb_driver": "haproxy", "kong_lb_backend": BACKEND, "kong_lb_server": n["name"],
-                  "kong_lb_haproxy_host": "haproxy", "kong_lb_haproxy_socket": lab.sock})
+                  "kong_lb_haproxy_socket": lab.sock})
     return v
 
 

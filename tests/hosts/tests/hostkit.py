@@ -51,16 +51,29 @@ class HostLabHandle(object):
         from hosts.hostlab import HostLab
         return HostLab(str(self.dir)).ssh(host, command, check=check)
 
-    def playbook(self, playbook, *extra, check=True):
-        """ansible-playbook as an operator runs it: the lab's inventory, extra vars in a 0600 file (never argv)."""
+    def playbook(self, playbook, *extra, check=True, conf_overrides=None):
+        """ansible-playbook as an operator runs it: the lab's inventory, extra vars in a 0600 file (never argv);
+        conf_overrides: kong_upgrade_y_conf_overrides."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
         env.update(ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
         varsfile = self.dir / ("vars-%d.json" % time.monotonic_ns())
         fd = os.open(str(varsfile), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
-            json.dump(dict(kong_upgrade_report_dir=str(self.dir / "reports"), **dict(e.split("=", 1) for e in extra)), f)
+            pairs = [e.split("=", 1) for e in extra]
+            doc = dict(kong_upgrade_report_dir=str(self.dir / "reports"),
+                       **{k: int(v) if v.isdigit() else v for k, v in pairs})
+            if conf_overrides:
+                doc["kong_upgrade_y_conf_overrides"] = conf_overrides
+            json.dump(doc, f)
         return run([BIN / "ansible-playbook", ROOT / "playbooks" / playbook, "-i", self.inventory, "-e", "@%s" % varsfile],
                    env=env, timeout=1800, check=check)
+
+    def adhoc(self, host, module, args):
+        """One module on one host, as ``ansible HOST -m MODULE -a ARGS`` with the lab's inventory; JSON output."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+        env.update(ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+                   ANSIBLE_STDOUT_CALLBACK="ansible.builtin.minimal", ANSIBLE_CALLBACK_RESULT_FORMAT="json")
+        return run([BIN / "ansible", host, "-i", self.inventory, "-m", module, "-a", args], env=env, timeout=300)
 
     def reports(self):
         return [json.loads(p.read_text()) for p in sorted((self.dir / "reports").glob("report-*.json"), key=lambda p: p.stat().st_mtime)]

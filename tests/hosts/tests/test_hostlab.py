@@ -79,3 +79,17 @@ def test_down_removes_every_container(host_lab, tmp_path):
         r = subprocess.run(["podman", "container", "exists", cid], env=image_mod.podman_env(), check=False)
         assert r.returncode == 1, "container %s still exists" % cid[:12]
     assert not lab.dir.exists()
+
+
+def test_kong_started_outside_systemd_is_stopped_and_checked(host_lab):
+    """systemd says the unit is inactive, yet Kong runs (started by hand): a quit must stop it, and say so."""
+    lab = host_lab("traditional", "--nodes", "1", "--version", "3.3.1", "--no-seed")
+    lab.ssh("kong1", "sudo -n systemctl stop kong && sudo -n kong start -c /etc/kong/kong.conf >/dev/null")
+    assert lab.ssh("kong1", "systemctl is-active kong", check=False).stdout.strip() == "inactive"
+    pid = int(lab.ssh("kong1", "sudo -n cat /usr/local/kong/pids/nginx.pid").stdout)
+    proc = lab.adhoc("kong1", "kongops.upgrade.kong_service", "action=quit manager=systemd")
+    assert '"outside_manager": true' in proc.stdout and '"changed": true' in proc.stdout, proc.stdout
+    assert lab.ssh("kong1", "sudo -n kill -0 %d" % pid, check=False).returncode != 0, "Kong still runs after the quit"
+    # Now stopped for real: a second quit has nothing to do.
+    again = lab.adhoc("kong1", "kongops.upgrade.kong_service", "action=quit manager=systemd")
+    assert '"changed": false' in again.stdout and '"was_running": false' in again.stdout, again.stdout

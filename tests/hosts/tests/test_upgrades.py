@@ -7,6 +7,9 @@ second run changes nothing.
 """
 from hostkit import recap
 
+# Short traffic steps and pauses: the shifts are checked under load all the same.
+FAST_SHIFT = ("dual_cluster_traffic_pause=1", "blue_green_traffic_pause=1")
+
 
 def _node_checks(lab, nodes, version, package="kong"):
     status = lab.status()
@@ -19,8 +22,8 @@ def _node_checks(lab, nodes, version, package="kong"):
         assert line in lab.ssh(name, "ls /etc/apt/sources.list.d/").stdout.split(), "%s: %s not added" % (name, line)
 
 
-def _second_run_changes_nothing(lab, playbook, *extra):
-    again = lab.playbook(playbook, *extra)
+def _second_run_changes_nothing(lab, playbook, *extra, **kw):
+    again = lab.playbook(playbook, *extra, **kw)
     counts = recap(again.stdout)
     assert counts and all(c["changed"] == 0 and c["failed"] == 0 for c in counts.values()), (counts, again.stdout[-4000:])
 
@@ -62,3 +65,71 @@ def test_hybrid_one_cp_three_dps(host_lab):
     assert "3.4.2" in load["versions"], load
     _node_checks(lab, nodes, "3.4.2")
     _second_run_changes_nothing(lab, "upgrade_hybrid.yml", "kong_target_version=3.4.2")
+
+
+def _lb_states(lab):
+    return [row["servers"] for row in lab.status().values() if row["kind"] == "haproxy"]
+
+
+def test_dual_cluster_two_plus_two(host_lab):
+    """Dual-cluster 2.8.4 -> 3.4.2 (2 X + 2 Y nodes, X and Y on separate PostgreSQL hosts): X's backup is carried to
+    Y's database host and restored there, Y migrated, started and given all traffic under load: no failed request."""
+    lab = host_lab("dual", "--nodes", "2", "--version", "2.8.4")
+    lab.load_start(20)
+    extra = ("kong_target_version=3.4.2", "kong_upgrade_strategy=dual_cluster") + FAST_SHIFT
+    run = lab.playbook("upgrade_traditional.yml", *extra)
+    load = lab.load_stop()
+    assert all(c["failed"] == 0 for c in recap(run.stdout).values()), run.stdout[-3000:]
+    report = lab.reports()[-1]
+    assert report["versions_before"] == {"x1": "2.8.4", "x2": "2.8.4"}, report
+    assert report["versions_after"] == {"x1": "2.8.4", "x2": "2.8.4", "y1": "3.4.2", "y2": "3.4.2"}, report
+    assert report["traffic_on_y"] == 100, report
+    assert load["total"] > 0 and load["failed"] == 0 and "3.4.2" in load["versions"], load
+    _node_checks(lab, ["y1", "y2"], "3.4.2")
+    # X keeps running on its own database as the rollback; the backup exists on both database hosts, each its own copy.
+    assert lab.status()["x1"]["running_version"] == "2.8.4"
+    backup = lab.ssh("pg-x", "sudo -n find /var/backups/kong -name manifest.json").stdout.split()
+    assert backup and lab.ssh("pg-y", "sudo -n find /var/backups/kong -name manifest.json").stdout.split() == backup
+    assert lab.ssh("pg-x", "sudo -n find /var/backups/kong -name '*.tar.gz'").stdout.strip() == ""
+    assert _lb_states(lab) == [{"x1": "UP", "x2": "UP", "y1": "UP", "y2": "UP"}]
+    _second_run_changes_nothing(lab, "upgrade_traditional.yml", *extra)
+
+
+def test_dbless_rolling_two_load_balancers(host_lab):
+    """DB-less rolling 2.8.4 -> 3.4.2 (3 nodes behind two HAProxy hosts): each node drained on both load balancers,
+    its declarative file converted, no failed request."""
+    lab = host_lab("dbless", "--nodes", "3", "--version", "2.8.4", "--lbs", "2")
+    lab.load_start(20)
+    run = lab.playbook("upgrade_dbless.yml", "kong_target_version=3.4.2")
+    load = lab.load_stop()
+    assert all(c["failed"] == 0 for c in recap(run.stdout).values()), run.stdout[-3000:]
+    assert "changed: [dbless1 -> lb2(" in run.stdout, "the second load balancer was not driven"
+    report = lab.reports()[-1]
+    nodes = ["dbless1", "dbless2", "dbless3"]
+    assert {n: (v["before"], v["after"]) for n, v in report["nodes"].items()} == {n: ("2.8.4", "3.4.2") for n in nodes}, report
+    assert load["total"] > 0 and load["failed"] == 0 and "3.4.2" in load["versions"], load
+    _node_checks(lab, nodes, "3.4.2")
+    for name in nodes:
+        assert '_format_version: "3.0"' in lab.ssh(name, "sudo -n cat /etc/kong/kong.yml").stdout.replace("'", '"'), name
+    assert _lb_states(lab) == [{n: "UP" for n in nodes}] * 2
+    _second_run_changes_nothing(lab, "upgrade_dbless.yml", "kong_target_version=3.4.2")
+
+
+def test_blue_green_two_load_balancers(host_lab):
+    """Blue-green 3.4.0 -> 3.4.2 (2 X + 2 Y nodes on X's database, two HAProxy hosts): traffic shifted on both load
+    balancers, finish only then, X taken out of both; no failed request."""
+    lab = host_lab("dual", "--nodes", "2", "--version", "3.4.0", "--lbs", "2")
+    pg_x = next(h for h in lab.state["hosts"] if h["name"] == "pg-x")["address"]
+    lab.load_start(20)
+    extra = ("kong_target_version=3.4.2", "kong_upgrade_strategy=blue_green") + FAST_SHIFT
+    run = lab.playbook("upgrade_traditional.yml", *extra, conf_overrides={"pg_host": pg_x})
+    load = lab.load_stop()
+    assert all(c["failed"] == 0 for c in recap(run.stdout).values()), run.stdout[-3000:]
+    report = lab.reports()[-1]
+    assert report["versions_before"] == {"x1": "3.4.0", "x2": "3.4.0"}, report
+    assert {n: report["versions_after"][n] for n in ("y1", "y2")} == {"y1": "3.4.2", "y2": "3.4.2"}, report
+    assert report["point_of_no_return_passed"] is True and report["traffic_on_y"] == 100, report
+    assert load["total"] > 0 and load["failed"] == 0 and "3.4.2" in load["versions"], load
+    _node_checks(lab, ["y1", "y2"], "3.4.2")
+    assert _lb_states(lab) == [{"x1": "MAINT", "x2": "MAINT", "y1": "UP", "y2": "UP"}] * 2
+    _second_run_changes_nothing(lab, "upgrade_traditional.yml", *extra, conf_overrides={"pg_host": pg_x})

@@ -8,6 +8,7 @@
   (mode 0600, in the test's tmp dir).
 - ``installed_kong``: a factory, ``installed_kong("3.4.2")`` -> path of that release's ``kong``
   wrapper (installed once per session).
+- ``nodes``: ``nodes.node(version, name, conf_values)`` -> a simulated node (not started), killed at the end.
 - ``run_kong``: ``run_kong(kong_path, *args, env=None, input=None, timeout=60)`` ->
   CompletedProcess (text) with a clean environment (no KONG_* leaking from the caller).
 """
@@ -159,6 +160,16 @@ def kong(tmp_path):
             sys.stdin = saved_stdin
         return subprocess.CompletedProcess(["kong"] + list(args), rc, out.getvalue(), err.getvalue())
     return run
+
+
+@pytest.fixture
+def nodes(tmp_path, installed_kong):
+    """Factory of simulated nodes in the test's directory (kongsim.nodetools.Nodes); every node still running is
+    killed at the end."""
+    from kongsim.nodetools import Nodes
+    n = Nodes(str(tmp_path), installed_kong)
+    yield n
+    n.cleanup()
 
 
 @pytest.fixture

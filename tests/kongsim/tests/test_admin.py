@@ -2,16 +2,7 @@
 
 import json
 
-import pytest
-
-from kongsim.nodetools import Nodes, Upstream, http
-
-
-@pytest.fixture
-def nodes(tmp_path, installed_kong):
-    n = Nodes(str(tmp_path), installed_kong)
-    yield n
-    n.cleanup()
+from kongsim.nodetools import Upstream, http
 
 
 def traditional(nodes, pg_db, version="3.4.2"):

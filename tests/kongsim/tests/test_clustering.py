@@ -5,14 +5,7 @@ import os
 
 import pytest
 
-from kongsim.nodetools import Nodes, Upstream, http, pid_alive, wait_for
-
-
-@pytest.fixture
-def nodes(tmp_path, installed_kong):
-    n = Nodes(str(tmp_path), installed_kong)
-    yield n
-    n.cleanup()
+from kongsim.nodetools import Upstream, http, pid_alive, wait_for
 
 
 @pytest.fixture

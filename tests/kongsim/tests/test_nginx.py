@@ -7,18 +7,9 @@ import subprocess
 import signal
 import sys
 
-import pytest
-
-from kongsim.nodetools import Nodes, http, pid_alive, wait_for
+from kongsim.nodetools import http, pid_alive, wait_for
 
 UTILS = "/usr/local/share/lua/5.1/kong/cmd/utils/migrations.lua"
-
-
-@pytest.fixture
-def nodes(tmp_path, installed_kong):
-    n = Nodes(str(tmp_path), installed_kong)
-    yield n
-    n.cleanup()
 
 
 def nginx(version, *args, **kw):

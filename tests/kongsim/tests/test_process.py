@@ -9,17 +9,10 @@ import time
 import pytest
 
 from kongsim import releases
-from kongsim.nodetools import Nodes, Upstream, http, pid_alive, wait_for
+from kongsim.nodetools import Upstream, http, pid_alive, wait_for
 
 HINT = "\n\n  Run with --v (verbose) or --vv (debug) for more details\n"
 UTILS = "/usr/local/share/lua/5.1/kong/cmd/utils/migrations.lua"
-
-
-@pytest.fixture
-def nodes(tmp_path, installed_kong):
-    n = Nodes(str(tmp_path), installed_kong)
-    yield n
-    n.cleanup()
 
 
 @pytest.fixture

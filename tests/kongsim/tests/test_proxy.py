@@ -5,7 +5,7 @@ import json
 import pytest
 
 from kongsim import releases
-from kongsim.nodetools import Nodes, Upstream, http, wait_for
+from kongsim.nodetools import Upstream, http, wait_for
 from kongsim.router import Router, path_kind
 
 SVC = {"id": "s1", "name": "svc", "host": "up", "port": 80, "path": None}
@@ -98,13 +98,6 @@ def test_no_route():
 
 
 # -- forwarding through a running node ------------------------------------------------------------------
-
-@pytest.fixture
-def nodes(tmp_path, installed_kong):
-    n = Nodes(str(tmp_path), installed_kong)
-    yield n
-    n.cleanup()
-
 
 @pytest.fixture
 def upstream():

@@ -2,14 +2,7 @@
 
 import pytest
 
-from kongsim.nodetools import Nodes, http
-
-
-@pytest.fixture
-def nodes(tmp_path, installed_kong):
-    n = Nodes(str(tmp_path), installed_kong)
-    yield n
-    n.cleanup()
+from kongsim.nodetools import http
 
 
 def dbless(nodes, tmp_path, version, text, name="s", extra=None):
