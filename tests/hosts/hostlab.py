@@ -558,7 +558,9 @@ class HostLab(object):
             rows.sort(key=lambda r: r.get("last_seen") or 0)
             return rows[-1]["version"] if rows else None
         doc = _http_json("http://%s:%d/" % (h["address"], ADMIN_PORT))
-        return (doc or {}).get("version")
+        version = (doc or {}).get("version")
+        # Enterprise's Admin API says 3.4.3.3-enterprise-edition: the release number is what the package carries.
+        return version.split("-", 1)[0] if version else version
 
     def status(self):
         rows = []

@@ -64,13 +64,17 @@ def needs(step):
 
 def test_1_sigkill_while_stopping_the_control_plane(hybrid, run_dir):
     lab = hybrid["lab"]
-    run, traffic = upgrade(hybrid, run_dir, kill_when=after(r"Step 4 - stop", 1.0))
+    # As the quit task starts: a fixed delay after the step's header raced the quit itself on a quiet machine.
+    run, traffic = upgrade(hybrid, run_dir, kill_when=after(r"Read the service state, then act: quit", 0.0))
     assert run.killed, run
     # the data plane keeps serving its cached configuration (no request lost) and the data is intact
     assert traffic["failed"] == 0, traffic
     assert lab.serving()
     assert lab.fingerprint() == hybrid["fingerprint"]
-    assert lab.versions()["dp1"] == ("2.8.4", "2.8.4")
+    # dp1 still has 2.8.4 and answered every request with it. Whether the control plane still lists it depends on whether
+    # the kill came before or after the control plane's quit was sent: both happen, and the reruns must cope with both.
+    assert lab.versions()["dp1"][0] == "2.8.4"
+    assert set(traffic["versions"]) == {"2.8.4"}, traffic
     STATE["1"] = True
 
 
@@ -79,7 +83,8 @@ def test_2_postgresql_stopped_during_migrations_up(hybrid, run_dir):
     lab = hybrid["lab"]
     pg = lab.pg()
     try:
-        run, traffic = upgrade(hybrid, run_dir, hooks=[(after(r"Run kong migrations up", 1.0),
+        # As the task starts: a second later, `up` had already finished on a quiet machine.
+        run, traffic = upgrade(hybrid, run_dir, hooks=[(after(r"Run kong migrations up", 0.0),
                                                         lambda: pg.stop(mode="immediate"))])
         assert run.rc != 0 and not run.killed, run
         # the operator is told that the migrations step failed on the database
@@ -114,8 +119,10 @@ def test_3_control_plane_fails_its_health_gate(hybrid, run_dir):
         assert armed, "the fault was not armed"
         assert run.rc != 0, run
         assert "cp1" in run.text and ("ready" in run.text or "health" in run.text.lower()), run
-        # data planes are not touched when the control plane is not healthy: dp1 still serves on 2.8.4
-        assert lab.versions()["dp1"] == ("2.8.4", "2.8.4")
+        # data planes are not touched when the control plane is not healthy: dp1 still has and serves 2.8.4 (the control
+        # plane, just rolled back and restarted, may not list it again yet)
+        assert lab.versions()["dp1"][0] == "2.8.4"
+        assert set(traffic["versions"]) == {"2.8.4"}, traffic
         assert traffic["failed"] == 0, traffic
     finally:
         lab.set_faults("cp1", None)

@@ -3,7 +3,8 @@ import os
 
 import pytest
 
-from hostkit import HostLabHandle, procs
+from hostkit import HostLabHandle
+from lab import procs  # importable once hostkit has set the path
 
 
 def pytest_collection_modifyitems(items):
@@ -32,4 +33,3 @@ def host_lab(tmp_path_factory):
         assert down.returncode == 0, down.stderr
         left = [s for s in procs.listening_sockets() if s[0].startswith(lab.subnet + ".")]
         assert not left, "still listening after hostctl down: %s" % left
-

@@ -12,8 +12,6 @@ BIN = pathlib.Path(sys.executable).parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tests" / "kongsim"))
 
-from lab import procs  # noqa: E402  (after the path set-up)
-
 
 def run(argv, timeout=900, env=None, check=True):
     proc = subprocess.run([str(a) for a in argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,

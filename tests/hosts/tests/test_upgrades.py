@@ -133,3 +133,17 @@ def test_blue_green_two_load_balancers(host_lab):
     _node_checks(lab, ["y1", "y2"], "3.4.2")
     assert _lb_states(lab) == [{"x1": "MAINT", "x2": "MAINT", "y1": "UP", "y2": "UP"}] * 2
     _second_run_changes_nothing(lab, "upgrade_traditional.yml", *extra, conf_overrides={"pg_host": pg_x})
+
+
+def test_enterprise_in_place_across_lines(host_lab):
+    """Kong Enterprise in place, 3.3.1.1 -> 3.4.3.3 (2 nodes): the package is kong-enterprise-edition (preflight and
+    install), its unit kong-enterprise-edition, and the 3.4 line's repository is added for the install."""
+    lab = host_lab("traditional", "--nodes", "2", "--version", "3.3.1.1")
+    extra = ("kong_target_version=3.4.3.3", "kong_upgrade_strategy=in_place")
+    run = lab.playbook("upgrade_traditional.yml", *extra)
+    assert all(c["failed"] == 0 for c in recap(run.stdout).values()), run.stdout[-3000:]
+    report = lab.reports()[-1]
+    assert report["versions_after"] == {"kong1": "3.4.3.3", "kong2": "3.4.3.3"}, report
+    _node_checks(lab, ["kong1", "kong2"], "3.4.3.3", package="kong-enterprise-edition")
+    assert lab.ssh("kong1", "systemctl is-active kong-enterprise-edition").stdout.strip() == "active"
+    _second_run_changes_nothing(lab, "upgrade_traditional.yml", *extra)

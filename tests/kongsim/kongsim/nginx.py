@@ -35,8 +35,8 @@ def parse(argv):
         a = argv[i]
         if a in ("-p", "-c", "-s", "-g"):
             if i + 1 >= len(argv):
-                raise ValueError('option "%s" requires %s' % (a, {"-p": "directory name", "-c": "file name",
-                                                                   "-s": "signal", "-g": "parameter"}[a]))
+                needs = {"-p": "directory name", "-c": "file name", "-s": "signal", "-g": "parameter"}[a]
+                raise ValueError('option "%s" requires %s' % (a, needs))
             key = {"-p": "prefix", "-c": "conf", "-s": "signal", "-g": "global"}[a]
             opts[key] = argv[i + 1]
             i += 2
