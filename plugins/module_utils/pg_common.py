@@ -292,6 +292,27 @@ def describe_sessions(sessions):
         s["pid"], s["user"], s["client_addr"], s["application_name"], s["state"]) for s in sessions)
 
 
+def can_create_databases(conn):
+    """Whether the login role may create databases (superuser or CREATEDB)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT rolsuper OR rolcreatedb FROM pg_roles WHERE rolname = current_user")
+        row = cur.fetchone()
+        return bool(row and row[0])
+
+
+def drop_owned_objects(conn, force=False):
+    """Empty the connected database of every object the login role owns (``DROP OWNED BY CURRENT_USER CASCADE``), in
+    one transaction, and keep a ``public`` schema to restore into (the role may have owned it). ``conn`` must not be
+    in autocommit; with ``force``, the role's other sessions on the database are ended first."""
+    with conn.cursor() as cur:
+        if force:
+            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        cur.execute("DROP OWNED BY CURRENT_USER CASCADE")
+        cur.execute("CREATE SCHEMA IF NOT EXISTS public")
+    conn.commit()
+
+
 def drop_database(conn, dbname, force=False):
     """``DROP DATABASE IF EXISTS``; with ``force``, other sessions are ended first (``WITH (FORCE)`` from PostgreSQL 13)."""
     ident = pgsql.Identifier(dbname)

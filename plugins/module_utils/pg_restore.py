@@ -9,8 +9,10 @@ Order of a restore, each step refusing before anything is touched when it finds 
 2. check that pg_restore/psql can handle the server;
 3. refuse while other sessions (Kong nodes) are connected to the target database, naming them,
    unless ``force``;
-4. with ``create``: drop (``clean``) and create the target database, then restore into it;
-   without: restore into the existing database, ``clean`` dropping the backup's objects first;
+4. with ``create``: drop (``clean``) and create the target database, then restore into it; when the login role may
+   not create databases (Kong's own role on most servers), the existing database is kept and emptied instead (``DROP
+   OWNED BY`` the role: every object it owns in it), so that a restore never drops what it cannot recreate;
+   without ``create``: restore into the existing database, ``clean`` dropping the backup's objects first;
 5. compare ``schema_meta``, the set of tables and their row counts (and content checksums when
    the manifest has them) with the manifest; any difference fails the task.
 """
@@ -96,9 +98,14 @@ def run_restore(params, runner, check_mode=False):
         check_tool("psql" if plain else "pg_restore", tool, tool_ver, server_ver)
         exists = pg_common.database_exists(conn, target)
         sessions = pg_common.other_sessions(conn, target) if exists else []
+        can_create = pg_common.can_create_databases(conn)
     finally:
         conn.close()
     action = plan_restore(manifest, target, exists, create, clean)
+    # Dropping a database the role cannot create again would lose it: empty it in place instead.
+    empty_in_place = create and exists and not can_create
+    if empty_in_place:
+        action = "empty (every object of the login role: it may not create databases) and restore into"
     if sessions and not force:
         raise BackupError("%d other session(s) are connected to database %s (Kong nodes?): %s. Stop them first, or set force=true."
                           % (len(sessions), target, pg_common.describe_sessions(sessions)), sessions=sessions)
@@ -131,7 +138,13 @@ def run_restore(params, runner, check_mode=False):
         return result
 
     t = time.monotonic()
-    if create:
+    if empty_in_place:
+        conn = pg_common.connect(params, dbname=target, autocommit=False)
+        try:
+            pg_common.drop_owned_objects(conn, force=force)
+        finally:
+            conn.close()
+    elif create:
         conn = pg_common.connect(params, dbname=maintenance_db)
         try:
             if exists:
