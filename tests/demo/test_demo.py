@@ -1,10 +1,12 @@
 """The README's main-job command, end to end: `scripts/demo` (the sandboxed hybrid upgrade under load).
 
-One run (about 5 minutes on a 2-core machine): the lab comes up (1 control plane + 3 data planes on 2.8.4),
+One run on container hosts (tests/hosts): the lab comes up (1 control plane + 3 data planes on 2.8.4, each a systemd
+container reached over SSH, Kong from packages),
 the load generator holds a steady rate through HAProxy, playbooks/upgrade-hybrid.yml upgrades to 3.4.2, the
 report and the load result are printed, the lab is torn down. Asserted: exit 0, every node on 3.4.2 in the
 report, zero failed requests in the load result (and some answered by 3.4.2), and nothing left afterwards: no
-lab directory, nothing listening on the lab's addresses, no process whose command line names the lab.
+lab directory, no container labelled with the lab, nothing listening on the lab's addresses, no process whose command
+line names the lab.
 
 scripts/test runs it in its `demo` stage. Only --dir and --subnet differ from the README's command, so that a
 run never collides with another lab on a shared machine.
@@ -43,10 +45,11 @@ def demo_dir():
     yield pathlib.Path(parent)
     lab = pathlib.Path(parent) / "demo"
     if lab.exists():  # the demo failed to tear down: do it here, then the test has already failed
-        subprocess.run([str(ROOT / "tests" / "lab" / "labctl"), "--dir", str(lab), "down"], check=False, timeout=300)
+        subprocess.run([str(ROOT / "tests" / "hosts" / "hostctl"), "--dir", str(lab), "down"], check=False, timeout=300)
     shutil.rmtree(parent, ignore_errors=True)
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="container hosts need root (podman with systemd)")
 def test_demo_hybrid_upgrade_zero_failed_and_nothing_left(demo_dir):
     subnet = procs.free_subnet(66, 200, 254)
     lab = demo_dir / "demo"
@@ -79,6 +82,9 @@ def test_demo_hybrid_upgrade_zero_failed_and_nothing_left(demo_dir):
 
     # Teardown left nothing behind.
     assert not lab.exists(), "lab directory left behind"
+    containers = subprocess.run(["podman", "ps", "-a", "-q", "--filter", "label=kongops.lab=%s" % lab], stdout=subprocess.PIPE,
+                                universal_newlines=True, check=True).stdout.split()
+    assert not containers, "containers of the lab left behind: %s" % containers
     left = sorted(s for s in procs.listening_sockets() if s[0].startswith(subnet + "."))
     assert not left, "still listening on the lab's addresses: %s" % left
     running = _processes_naming(str(lab) + "/")

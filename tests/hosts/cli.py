@@ -54,6 +54,35 @@ def cmd_status(a):
     return 0
 
 
+def _worst(docs):
+    """Counters of several load balancers as one: each number the largest any of them saw, the status the first's."""
+    out = dict(docs[0])
+    for doc in docs[1:]:
+        for k, v in doc.items():
+            if isinstance(v, int) and isinstance(out.get(k), int):
+                out[k] = max(out[k], v)
+    return out
+
+
+def cmd_lb_stats(a):
+    lab = HostLab(a.dir)
+    if not lab.state:
+        raise HostLabError("no lab in %s" % lab.dir)
+    per_lb = {lb["name"]: lab.lb_stats(lb) for lb in lab.hosts("haproxy")}
+    docs = list(per_lb.values())
+    doc = {"backend": _worst([d["backend"] for d in docs]),
+           "servers": {name: _worst([d["servers"][name] for d in docs if name in d["servers"]]) for name in docs[0]["servers"]},
+           "load_balancers": per_lb}
+    if a.json:
+        print(json.dumps(doc, indent=2, sort_keys=True))
+        return 0
+    for name, d in sorted(per_lb.items()):
+        b = d["backend"]
+        print("%s: backend %s, down %ss, most queued %s, longest total time %s ms, 5xx %s" % (
+            name, b.get("status"), b.get("downtime"), b.get("qmax"), b.get("ttime_max"), b.get("hrsp_5xx")))
+    return 0
+
+
 def cmd_load(a):
     lab = HostLab(a.dir)
     if not lab.state:
@@ -79,6 +108,10 @@ def build_parser():
     st = sub.add_parser("status", help="each host: container, package (held?), unit, running version")
     st.add_argument("--json", action="store_true")
     st.set_defaults(func=cmd_status)
+    lbs = sub.add_parser("lb-stats", help="outage counters of the Kong backend on every HAProxy host (JSON: the worst of them, "
+                                          "and each)")
+    lbs.add_argument("--json", action="store_true")
+    lbs.set_defaults(func=cmd_lb_stats)
     lab_cli.add_load_parser(sub, cmd_load, 50.0)
     return p
 

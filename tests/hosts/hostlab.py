@@ -415,7 +415,10 @@ class HostLab(object):
                 raise HostLabError("haproxy on %s does not listen on %s:%d" % (lb["name"], lb["address"], PROXY_PORT))
 
     def lb_url(self, index=0):
-        return "http://%s:%d" % (self.hosts("haproxy")[index]["address"], PROXY_PORT)
+        return self.lb_urls()[index]
+
+    def lb_urls(self):
+        return ["http://%s:%d" % (h["address"], PROXY_PORT) for h in self.hosts("haproxy")]
 
     def wait_ready(self, timeout=60.0):
         """Every started node serving the seeded route through its own proxy, and UP in every HAProxy."""
@@ -446,22 +449,19 @@ class HostLab(object):
             else:
                 raise HostLabError("HAProxy on %s does not see every started node UP: %s" % (lb["name"], self.lb_servers(lb)))
 
-    def lb_servers(self, lb):
-        """{server: status} of the Kong backend as the load balancer's runtime API reports it."""
+    def lb_show_stat(self, lb):
+        """The load balancer's ``show stat``, read on its host through the runtime API socket."""
         out = self.root_exec(lb, "python3 -c \"import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect('%s'); "
                                  "s.sendall(b'show stat\\n'); sys.stdout.write(s.makefile().read())\"\n" % LB_SOCKET).stdout
-        result = {}
-        cols = None
-        for line in out.splitlines():
-            if line.startswith("# "):
-                cols = line[2:].split(",")
-                continue
-            if not cols or not line:
-                continue
-            row = dict(zip(cols, line.split(",")))
-            if row.get("pxname") == BACKEND and row.get("svname") not in ("BACKEND", "FRONTEND"):
-                result[row["svname"]] = row.get("status", "")
-        return result
+        return haproxy_cfg.parse_stat(out)
+
+    def lb_servers(self, lb):
+        """{server: status} of the Kong backend as the load balancer's runtime API reports it."""
+        return {name: v.get("status") or "" for name, v in self.lb_stats(lb)["servers"].items()}
+
+    def lb_stats(self, lb):
+        """The outage counters of the Kong backend and its servers on one load balancer (as labctl lb-stats)."""
+        return haproxy_cfg.backend_stats(None, BACKEND, rows=self.lb_show_stat(lb))
 
     # -- inventory ----------------------------------------------------------------------------------------------
     def inventory(self):
@@ -512,6 +512,7 @@ class HostLab(object):
                 "kong_node_repository_key_url": self.repo_key_url().replace("{line}", "{{ kong_node_repository_line }}"),
                 "kong_lb_haproxy_socket": LB_SOCKET,
                 "kong_lab_load_url": "%s%s" % (self.lb_url(), seed.LOAD_PATH),
+                "kong_lab_lb_url": self.lb_url(),
             },
             "children": groups,
         }}
@@ -550,9 +551,13 @@ class HostLab(object):
 
     def running_version(self, h):
         if h["role"] == "data_plane":
-            cp = self.control_plane()
-            doc = _http_json("http://%s:%d/clustering/data-planes" % (cp["address"], ADMIN_PORT)) if cp else None
-            rows = [r for r in (doc or {}).get("data", []) if r.get("ip") == h["address"]]
+            # The freshest row on any control plane: after a dual-cluster control-plane upgrade the data planes report
+            # to Y's, while X's still lists their old connections.
+            rows = []
+            for cp in self.hosts("kong"):
+                if cp["role"] == "control_plane":
+                    doc = _http_json("http://%s:%d/clustering/data-planes" % (cp["address"], ADMIN_PORT))
+                    rows += [r for r in (doc or {}).get("data", []) if r.get("ip") == h["address"]]
             rows.sort(key=lambda r: r.get("last_seen") or 0)
             return rows[-1]["version"] if rows else None
         doc = _http_json("http://%s:%d/" % (h["address"], ADMIN_PORT))

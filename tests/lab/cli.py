@@ -87,22 +87,24 @@ def cmd_lb_stats(a):
     return 0
 
 
-def _load_url(lab, a):
+def _load_urls(lab, a):
+    """--url as given, else every load balancer of the lab (hostctl labs may have two: both carry the load)."""
     if a.url:
         return a.url
     if not lab.state:
         raise LabError("no lab in %s and no --url given" % lab.dir)
-    return lab.lb_url() + "/echo"
+    return [u + "/echo" for u in (lab.lb_urls() if hasattr(lab, "lb_urls") else [lab.lb_url()])]
 
 
 def cmd_load(a, lab=None):
     """labctl load; hostctl passes its own lab (anything with dir, state, p() and lb_url())."""
     lab = lab or Lab(a.dir)
-    url = _load_url(lab, a) if a.action in ("run", "start") else None
+    urls = _load_urls(lab, a) if a.action in ("run", "start") else []
+    url_args = [arg for u in urls for arg in ("--url", u)]
     pidfile = lab.p("load.pid")
     out = a.out or lab.p("load.json")
     if a.action == "run":
-        argv = ["--url", url, "--rate", str(a.rate), "--duration", str(a.duration), "--max-lag", str(a.max_lag)]
+        argv = url_args + ["--rate", str(a.rate), "--duration", str(a.duration), "--max-lag", str(a.max_lag)]
         if a.out:
             argv += ["--out", a.out]
         return load.main(argv)
@@ -110,8 +112,8 @@ def cmd_load(a, lab=None):
         if procs.owned(procs.read_pid(pidfile), "lab.load"):
             raise LabError("a load generator is already running (pid %s); 'labctl load stop' first" % procs.read_pid(pidfile))
         os.makedirs(lab.dir, exist_ok=True)
-        argv = [lab_python(), "-m", "lab.load", "--url", url, "--rate", str(a.rate), "--max-lag", str(a.max_lag),
-                "--out", out, "--pidfile", pidfile, "--quiet"]
+        argv = [lab_python(), "-m", "lab.load"] + url_args
+        argv += ["--rate", str(a.rate), "--max-lag", str(a.max_lag), "--out", out, "--pidfile", pidfile, "--quiet"]
         if a.duration:
             argv += ["--duration", str(a.duration)]
         if os.path.exists(out):
@@ -120,7 +122,7 @@ def cmd_load(a, lab=None):
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and not os.path.exists(pidfile):
             time.sleep(0.02)
-        print("load generator started (pid %d): %s at %s req/s, results in %s" % (p.pid, url, a.rate, out))
+        print("load generator started (pid %d): %s at %s req/s, results in %s" % (p.pid, ", ".join(urls), a.rate, out))
         return 0
     if a.action == "stop":
         pid = procs.read_pid(pidfile)
@@ -170,12 +172,12 @@ def build_parser():
 
 
 def add_load_parser(sub, func, rate):
-    """The ``load`` subcommand (labctl and hostctl): paced load through the lab's (first) load balancer."""
+    """The ``load`` subcommand (labctl and hostctl): paced load through the lab's load balancers."""
     ld = sub.add_parser("load", help="paced load through HAProxy: run (foreground), start/stop/show (background)")
     ld.add_argument("action", nargs="?", default="run", choices=("run", "start", "stop", "show"))
     ld.add_argument("--rate", type=float, default=rate)
     ld.add_argument("--duration", type=float, help="seconds (run: default 30; start: until 'load stop')")
-    ld.add_argument("--url", help="default: the lab's HAProxy frontend + /echo")
+    ld.add_argument("--url", action="append", help="repeatable; default: every HAProxy frontend of the lab + /echo")
     ld.add_argument("--max-lag", type=float, default=0.25)
     ld.add_argument("--out", help="JSON results file (background default: <lab>/load.json)")
     ld.add_argument("--json", action="store_true")

@@ -171,7 +171,11 @@ def show_servers_state(sock_path, backend=None):
 
 def show_stat(sock_path):
     """Parsed ``show stat`` CSV: a list of dicts (pxname, svname, status, scur, ...)."""
-    text = runtime(sock_path, "show stat")
+    return parse_stat(runtime(sock_path, "show stat"))
+
+
+def parse_stat(text):
+    """``show stat`` CSV text (as the runtime API answers it) as a list of dicts."""
     if text.startswith("# "):
         text = text[2:]
     return [dict(r) for r in csv.DictReader(io.StringIO(text)) if r.get("pxname")]
@@ -192,10 +196,11 @@ OUTAGE_COUNTERS = ("status", "downtime", "chkdown", "lastchg", "qmax", "scur", "
                    "hrsp_2xx", "hrsp_5xx", "qtime_max", "ctime_max", "rtime_max", "ttime_max")
 
 
-def backend_stats(sock_path, backend):
-    """The outage counters of a backend and of each of its servers: {"backend": {...}, "servers": {name: {...}}}."""
+def backend_stats(sock_path, backend, rows=None):
+    """The outage counters of a backend and of each of its servers: {"backend": {...}, "servers": {name: {...}}}.
+    ``rows``: an already parsed ``show stat`` (a load balancer read over SSH) instead of the socket."""
     out = {"backend": {}, "servers": {}}
-    for row in show_stat(sock_path):
+    for row in show_stat(sock_path) if rows is None else rows:
         if row["pxname"] != backend:
             continue
         vals = {k: (int(row[k]) if row.get(k, "").isdigit() else row.get(k) or None) for k in OUTAGE_COUNTERS if k in row}

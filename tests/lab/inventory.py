@@ -94,6 +94,7 @@ def build(lab):
             "kong_lab_versions_offered": list(st["offer"]),
             "kong_lab_echo_url": "http://%s:%d" % (e["host"], e["port"]),
             "kong_lab_load_url": "http://%s:%d/echo" % (h["host"], h["port"]),
+            "kong_lab_lb_url": "http://%s:%d" % (h["host"], h["port"]),
         },
         "children": groups,
     }}

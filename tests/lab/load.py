@@ -1,8 +1,9 @@
 """Paced load generator: a steady request rate through HAProxy, honest about failures.
 
-    python -m lab.load --url http://127.0.0.1:PORT/echo --rate 200 --duration 30 [--out F]
+    python -m lab.load --url http://127.0.0.1:PORT/echo [--url ...] --rate 200 --duration 30 [--out F]
 
-Slot k is due at t0 + k/rate. A pool of worker threads with keep-alive connections takes the due
+Slot k is due at t0 + k/rate; with several ``--url`` (one per load balancer of an HA pair) slot k goes to URL
+k mod n, and the result counts answers and failures per URL (``targets``). A pool of worker threads with keep-alive connections takes the due
 slots in order. A slot that no worker could send within ``--max-lag`` of its due time is counted
 as FAILED ("missed"): the generator never bursts to catch up, so a stalled path shows as errors,
 not as a quiet dip. Latency is measured from the slot's due time (no coordinated omission).
@@ -78,6 +79,7 @@ class Results:
         self.statuses = {}
         self.versions = {}
         self.nodes = {}
+        self.targets = {}
         self.latencies = []
         self.success_times = []
         self.first_failure = None
@@ -107,9 +109,12 @@ class Results:
             self._gap = max(self._gap, t - self._last_ok)
             self._last_ok = t
 
-    def record(self, due, done, status=None, error=None, via=None, node=None, ok_statuses=(200,)):
+    def record(self, due, done, status=None, error=None, via=None, node=None, ok_statuses=(200,), target=None):
         with self.lock:
             self.total += 1
+            if target is not None:
+                row = self.targets.setdefault(target, {"ok": 0, "failed": 0})
+                row["ok" if error is None and status in ok_statuses else "failed"] += 1
             if status is not None:
                 self.statuses[str(status)] = self.statuses.get(str(status), 0) + 1
             if error is None and status in ok_statuses:
@@ -190,6 +195,7 @@ class Results:
                 "last_failure_s": None if self.last_failure is None else round(self.last_failure - t0, 3),
                 "versions": dict(self.versions),
                 "nodes": dict(self.nodes),
+                "targets": {k: dict(v) for k, v in self.targets.items()},
             }
 
 
@@ -202,13 +208,16 @@ class LoadGenerator:
                  method="GET", headers=None):
         if rate <= 0:
             raise ValueError("rate must be > 0")
-        self.url = url
-        parts = urlsplit(url)
-        if parts.scheme != "http":
-            raise ValueError("only http:// URLs are supported: %s" % url)
-        self.host = parts.hostname
-        self.port = parts.port or 80
-        self.path = (parts.path or "/") + ("?" + parts.query if parts.query else "")
+        urls = [url] if isinstance(url, str) else list(url)
+        if not urls:
+            raise ValueError("at least one URL is needed")
+        self.url = ", ".join(urls)
+        self.targets = []
+        for u in urls:
+            parts = urlsplit(u)
+            if parts.scheme != "http":
+                raise ValueError("only http:// URLs are supported: %s" % u)
+            self.targets.append((u, parts.hostname, parts.port or 80, (parts.path or "/") + ("?" + parts.query if parts.query else "")))
         self.rate = float(rate)
         self.duration = duration
         self.max_lag = max_lag
@@ -231,14 +240,15 @@ class LoadGenerator:
 
     # -- workers -------------------------------------------------------------------------------
     def _worker(self):
-        conn = None
+        conns = {}
         period = 1.0 / self.rate
         last_done = 0.0  # when this worker's previous request ended
         while True:
             item = self.slots.get()
             if item is None:
                 break
-            due, queued = item
+            due, queued, target = item
+            url, host, port, path = self.targets[target]
             now = time.monotonic()
             if now - due > self.max_lag:
                 with self.in_flight_lock:
@@ -256,31 +266,29 @@ class LoadGenerator:
                 self.in_flight += 1
             self._in_request.flag = True
             try:
-                if conn is None:
-                    conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
-                conn.request(self.method, self.path, headers=self.headers)
-                resp = conn.getresponse()
+                if target not in conns:
+                    conns[target] = http.client.HTTPConnection(host, port, timeout=self.timeout)
+                conns[target].request(self.method, path, headers=self.headers)
+                resp = conns[target].getresponse()
                 resp.read()
                 done = last_done = time.monotonic()
                 self._not_in_flight()
-                self.results.record(due, done, status=resp.status, via=resp.getheader("Via"),
-                                    node=resp.getheader("X-Kong-Node"), ok_statuses=self.ok_statuses)
+                self.results.record(due, done, status=resp.status, via=resp.getheader("Via"), node=resp.getheader("X-Kong-Node"),
+                                    ok_statuses=self.ok_statuses, target=url if len(self.targets) > 1 else None)
                 if resp.will_close:
-                    conn.close()
-                    conn = None
+                    conns.pop(target).close()
             except (OSError, http.client.HTTPException) as e:
                 done = last_done = time.monotonic()
                 self._not_in_flight()
                 kind = type(e).__name__
                 if isinstance(e, socket.timeout):
                     kind = "timeout"
-                self.results.record(due, done, error=kind)
-                if conn is not None:
-                    conn.close()
-                conn = None
+                self.results.record(due, done, error=kind, target=url if len(self.targets) > 1 else None)
+                if target in conns:
+                    conns.pop(target).close()
             finally:
                 self._not_in_flight()
-        if conn is not None:
+        for conn in conns.values():
             conn.close()
 
     def _not_in_flight(self):
@@ -319,7 +327,7 @@ class LoadGenerator:
             if delay > 0:
                 if self.stop_event.wait(delay):
                     break
-            self.slots.put((due, time.monotonic()))
+            self.slots.put((due, time.monotonic(), k % len(self.targets)))
             k += 1
         self.t_end = min(time.monotonic(), end) if end is not None else time.monotonic()
         self.stop_event.set()  # ends the reporter (a duration run ends without stop())
@@ -359,6 +367,8 @@ def format_summary(doc):
         "longest gap    %.3f s without a successful response" % doc["longest_gap_s"],
         "versions       %s" % (", ".join("%s: %d" % kv for kv in sorted(doc["versions"].items())) or "-"),
     ]
+    if doc.get("targets"):
+        lines.append("per URL        %s" % ", ".join("%s: %d ok, %d failed" % (k, v["ok"], v["failed"]) for k, v in sorted(doc["targets"].items())))
     if doc["errors"]:
         lines.append("errors         %s" % ", ".join("%s: %d" % kv for kv in sorted(doc["errors"].items())))
     return "\n".join(lines)
@@ -366,7 +376,7 @@ def format_summary(doc):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description="paced HTTP load generator (lab)")
-    p.add_argument("--url", required=True)
+    p.add_argument("--url", required=True, action="append", help="repeat for several load balancers (slots alternate)")
     p.add_argument("--rate", type=float, default=200.0)
     p.add_argument("--duration", type=float, help="seconds; default: until SIGTERM")
     p.add_argument("--max-lag", type=float, default=0.25, help="seconds a slot may wait for a worker before it counts as failed")

@@ -7,11 +7,21 @@ from hostkit import HostLabHandle
 from lab import procs  # importable once hostkit has set the path
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "full_only: runs only in 'scripts/test full' (KONGOPS_TEST_FULL=1); the docstring "
+                                       "names the stages that cover the same upgrade in CI")
+
+
 def pytest_collection_modifyitems(items):
     if os.geteuid() != 0:
         skip = pytest.mark.skip(reason="container hosts need root (podman with systemd)")
         for item in items:
             item.add_marker(skip)
+    if os.environ.get("KONGOPS_TEST_FULL") != "1":
+        full = pytest.mark.skip(reason="full matrix only (scripts/test full); covered in CI by the stages its docstring names")
+        for item in items:
+            if item.get_closest_marker("full_only"):
+                item.add_marker(full)
 
 
 @pytest.fixture

@@ -44,10 +44,15 @@ class HostLabHandle(object):
     def load_stop(self):
         return json.loads(self.ctl("load", "stop", "--json").stdout)
 
-    def ssh(self, host, command, check=True):
-        sys.path.insert(0, str(ROOT / "tests"))
+    def _lab(self):
         from hosts.hostlab import HostLab
-        return HostLab(str(self.dir)).ssh(host, command, check=check)
+        return HostLab(str(self.dir))
+
+    def ssh(self, host, command, check=True):
+        return self._lab().ssh(host, command, check=check)
+
+    def lb_urls(self):
+        return self._lab().lb_urls()
 
     def playbook(self, playbook, *extra, check=True, conf_overrides=None):
         """ansible-playbook as an operator runs it: the lab's inventory, extra vars in a 0600 file (never argv);

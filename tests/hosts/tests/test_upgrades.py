@@ -5,6 +5,8 @@ After each upgrade, on every node: the package manager reports the target versio
 the unit active, the node serves the target version; the report names every node's real before and after version; a
 second run changes nothing.
 """
+import pytest
+
 from hostkit import recap
 
 # Short traffic steps and pauses: the shifts are checked under load all the same.
@@ -28,9 +30,20 @@ def _second_run_changes_nothing(lab, playbook, *extra, **kw):
     assert counts and all(c["changed"] == 0 and c["failed"] == 0 for c in counts.values()), (counts, again.stdout[-4000:])
 
 
+def _both_lbs_carried(lab, load, failed=0):
+    """The load went through every HAProxy host (an HA pair: slots alternate between them)."""
+    urls = [u + "/echo" for u in lab.lb_urls()]
+    assert len(urls) == 2 and sorted(load["targets"]) == sorted(urls), load.get("targets")
+    for url in urls:
+        assert load["targets"][url]["ok"] > 0, load["targets"]
+    if failed == 0:
+        assert all(t["failed"] == 0 for t in load["targets"].values()), load["targets"]
+
+
 def test_in_place_three_nodes(host_lab):
-    """In-place 3.3.1 -> 3.4.2 (3 nodes, one PostgreSQL host, one HAProxy host): downtime by design, measured."""
-    lab = host_lab("traditional", "--nodes", "3", "--version", "3.3.1")
+    """In-place 3.3.1 -> 3.4.2 (3 nodes, one PostgreSQL host, two HAProxy hosts carrying the load): downtime by design,
+    measured."""
+    lab = host_lab("traditional", "--nodes", "3", "--version", "3.3.1", "--lbs", "2")
     lab.load_start(20)
     run = lab.playbook("upgrade_traditional.yml", "kong_target_version=3.4.2", "kong_upgrade_strategy=in_place")
     load = lab.load_stop()
@@ -45,12 +58,15 @@ def test_in_place_three_nodes(host_lab):
     assert report["downtime_seconds"] and report["downtime_seconds"] > 0, report
     assert load["total"] > 0 and "3.4.2" in load["versions"], load
     assert load["longest_gap_s"] <= report["downtime_seconds"] + 5, (load, report["downtime_seconds"])
+    _both_lbs_carried(lab, load, failed=None)
     _node_checks(lab, nodes, "3.4.2")
     _second_run_changes_nothing(lab, "upgrade_traditional.yml", "kong_target_version=3.4.2", "kong_upgrade_strategy=in_place")
 
 
+@pytest.mark.full_only
 def test_hybrid_one_cp_three_dps(host_lab):
-    """Hybrid 2.8.4 -> 3.4.2: the control plane in place, then the data planes rolled behind HAProxy: no failed request."""
+    """Hybrid 2.8.4 -> 3.4.2: the control plane in place, then the data planes rolled behind HAProxy: no failed request.
+    The same upgrade runs in CI on container hosts as the molecule scenario hybrid and as the demo stage."""
     lab = host_lab("hybrid", "--data-planes", "3", "--version", "2.8.4")
     lab.load_start(20)
     run = lab.playbook("upgrade_hybrid.yml", "kong_target_version=3.4.2")
@@ -67,14 +83,21 @@ def test_hybrid_one_cp_three_dps(host_lab):
     _second_run_changes_nothing(lab, "upgrade_hybrid.yml", "kong_target_version=3.4.2")
 
 
+def _x_read_on_x(stdout):
+    """The task reading X's version ran on an X node: 'ok: [y1 -> x1(...)]' (a Y node asking X's URL would ask itself)."""
+    block = stdout.split("Read X's version from an X node", 1)[-1].split("TASK [", 1)[0]
+    return "-> x1(" in block
+
+
 def _lb_states(lab):
     return [row["servers"] for row in lab.status().values() if row["kind"] == "haproxy"]
 
 
 def test_dual_cluster_two_plus_two(host_lab):
-    """Dual-cluster 2.8.4 -> 3.4.2 (2 X + 2 Y nodes, X and Y on separate PostgreSQL hosts): X's backup is carried to
-    Y's database host and restored there, Y migrated, started and given all traffic under load: no failed request."""
-    lab = host_lab("dual", "--nodes", "2", "--version", "2.8.4")
+    """Dual-cluster 2.8.4 -> 3.4.2 (2 X + 2 Y nodes, X and Y on separate PostgreSQL hosts, two HAProxy hosts): X's
+    backup is carried to Y's database host and restored there, Y migrated, started and given all traffic on both load
+    balancers under load: no failed request. X's version is read on an X node (its Admin API URL is that host's)."""
+    lab = host_lab("dual", "--nodes", "2", "--version", "2.8.4", "--lbs", "2")
     lab.load_start(20)
     extra = ("kong_target_version=3.4.2", "kong_upgrade_strategy=dual_cluster") + FAST_SHIFT
     run = lab.playbook("upgrade_traditional.yml", *extra)
@@ -85,13 +108,15 @@ def test_dual_cluster_two_plus_two(host_lab):
     assert report["versions_after"] == {"x1": "2.8.4", "x2": "2.8.4", "y1": "3.4.2", "y2": "3.4.2"}, report
     assert report["traffic_on_y"] == 100, report
     assert load["total"] > 0 and load["failed"] == 0 and "3.4.2" in load["versions"], load
+    _both_lbs_carried(lab, load)
+    assert _x_read_on_x(run.stdout), "X's version was not read on an X node"
     _node_checks(lab, ["y1", "y2"], "3.4.2")
     # X keeps running on its own database as the rollback; the backup exists on both database hosts, each its own copy.
     assert lab.status()["x1"]["running_version"] == "2.8.4"
     backup = lab.ssh("pg-x", "sudo -n find /var/backups/kong -name manifest.json").stdout.split()
     assert backup and lab.ssh("pg-y", "sudo -n find /var/backups/kong -name manifest.json").stdout.split() == backup
     assert lab.ssh("pg-x", "sudo -n find /var/backups/kong -name '*.tar.gz'").stdout.strip() == ""
-    assert _lb_states(lab) == [{"x1": "UP", "x2": "UP", "y1": "UP", "y2": "UP"}]
+    assert _lb_states(lab) == [{"x1": "UP", "x2": "UP", "y1": "UP", "y2": "UP"}] * 2
     _second_run_changes_nothing(lab, "upgrade_traditional.yml", *extra)
 
 
@@ -104,6 +129,7 @@ def test_dbless_rolling_two_load_balancers(host_lab):
     load = lab.load_stop()
     assert all(c["failed"] == 0 for c in recap(run.stdout).values()), run.stdout[-3000:]
     assert "changed: [dbless1 -> lb2(" in run.stdout, "the second load balancer was not driven"
+    _both_lbs_carried(lab, load)
     report = lab.reports()[-1]
     nodes = ["dbless1", "dbless2", "dbless3"]
     assert {n: (v["before"], v["after"]) for n, v in report["nodes"].items()} == {n: ("2.8.4", "3.4.2") for n in nodes}, report
@@ -130,6 +156,8 @@ def test_blue_green_two_load_balancers(host_lab):
     assert {n: report["versions_after"][n] for n in ("y1", "y2")} == {"y1": "3.4.2", "y2": "3.4.2"}, report
     assert report["point_of_no_return_passed"] is True and report["traffic_on_y"] == 100, report
     assert load["total"] > 0 and load["failed"] == 0 and "3.4.2" in load["versions"], load
+    _both_lbs_carried(lab, load)
+    assert _x_read_on_x(run.stdout), "X's version was not read on an X node"
     _node_checks(lab, ["y1", "y2"], "3.4.2")
     assert _lb_states(lab) == [{"x1": "MAINT", "x2": "MAINT", "y1": "UP", "y2": "UP"}] * 2
     _second_run_changes_nothing(lab, "upgrade_traditional.yml", *extra, conf_overrides={"pg_host": pg_x})
@@ -147,3 +175,47 @@ def test_enterprise_in_place_across_lines(host_lab):
     _node_checks(lab, ["kong1", "kong2"], "3.4.3.3", package="kong-enterprise-edition")
     assert lab.ssh("kong1", "systemctl is-active kong-enterprise-edition").stdout.strip() == "active"
     _second_run_changes_nothing(lab, "upgrade_traditional.yml", *extra)
+
+
+def test_hybrid_dual_cluster_control_planes(host_lab):
+    """Hybrid 2.8.4 -> 3.4.2 with dual-cluster control planes (X: cp1 on pg; Y: cpy1 on its own PostgreSQL host pg-y):
+    X's backup restored on pg-y, Y's control plane migrated and started, then each data plane rolled onto Y; no failed
+    request. X's control plane is left running on X, its database unmigrated."""
+    lab = host_lab("hybrid", "--dual-cp", "--data-planes", "2", "--version", "2.8.4")
+    lab.load_start(20)
+    extra = ("kong_target_version=3.4.2", "kong_cp_strategy=dual_cluster")
+    run = lab.playbook("upgrade_hybrid.yml", *extra)
+    load = lab.load_stop()
+    assert all(c["failed"] == 0 and c["unreachable"] == 0 for c in recap(run.stdout).values()), run.stdout[-3000:]
+    assert load["total"] > 0 and load["failed"] == 0 and "3.4.2" in load["versions"], load
+    report = lab.reports()[-1]
+    after = {n: v["after"] for n, v in report["nodes"].items()}
+    assert {n: after[n] for n in ("cpy1", "dp1", "dp2")} == {"cpy1": "3.4.2", "dp1": "3.4.2", "dp2": "3.4.2"}, report
+    _node_checks(lab, ["cpy1", "dp1", "dp2"], "3.4.2")
+    status = lab.status()
+    assert status["cp1"]["running_version"] == "2.8.4", status["cp1"]
+    cpy = lab.state["hosts"][[h["name"] for h in lab.state["hosts"]].index("cpy1")]["address"]
+    for dp in ("dp1", "dp2"):
+        conf = lab.ssh(dp, "sudo -n grep ^cluster_control_plane /etc/kong/kong.conf").stdout
+        assert cpy in conf, (dp, conf)
+    _second_run_changes_nothing(lab, "upgrade_hybrid.yml", *extra)
+
+
+def test_enterprise_multihop_hybrid(host_lab):
+    """Kong Enterprise hybrid 3.1.0.0 -> 3.4.3.3 hop by hop (3.1.1.3, 3.2.2.5, 3.3.1.1, 3.4.3.3): each hop's release-line
+    repository added as the path needs it, each hop a whole upgrade (control plane, then data planes); no failed request."""
+    lab = host_lab("hybrid", "--data-planes", "2", "--version", "3.1.0.0")
+    lab.load_start(20)
+    run = lab.playbook("upgrade_hybrid.yml", "kong_target_version=3.4.3.3")
+    load = lab.load_stop()
+    assert all(c["failed"] == 0 and c["unreachable"] == 0 for c in recap(run.stdout).values()), run.stdout[-3000:]
+    assert load["total"] > 0 and load["failed"] == 0, load
+    assert any(v.startswith("3.4.3.3") for v in load["versions"]), load
+    report = lab.reports()[-1]
+    nodes = ["cp1", "dp1", "dp2"]
+    assert {n: (v["before"], v["after"]) for n, v in report["nodes"].items()} == {n: ("3.1.0.0", "3.4.3.3") for n in nodes}, report
+    _node_checks(lab, nodes, "3.4.3.3", package="kong-enterprise-edition")
+    for name in nodes:
+        lists = lab.ssh(name, "ls /etc/apt/sources.list.d/").stdout.split()
+        assert {"kong-gateway-%s.list" % line for line in ("31", "32", "33", "34")} <= set(lists), (name, lists)
+    _second_run_changes_nothing(lab, "upgrade_hybrid.yml", "kong_target_version=3.4.3.3")

@@ -163,6 +163,18 @@ def test_load_running_gaps_match_the_final_ones(echo):
     assert running["longest_gateway_gap_s"] == pytest.approx(doc["longest_gateway_gap_s"], abs=0.01)
 
 
+def test_load_alternates_between_urls_and_counts_each(echo):
+    """Two load balancers: slots alternate between them; a dead one shows as its own failures, the live one unaffected."""
+    live = "http://127.0.0.1:%d/x" % echo.server_address[1]
+    dead = "http://127.0.0.1:%d/x" % procs.free_port()
+    doc = LoadGenerator([live, dead], rate=40, duration=1.0, max_lag=1.0).run()
+    assert doc["url"] == "%s, %s" % (live, dead)
+    assert set(doc["targets"]) == {live, dead}, doc["targets"]
+    assert doc["targets"][live]["failed"] == 0 and doc["targets"][live]["ok"] >= 15, doc["targets"]
+    assert doc["targets"][dead]["ok"] == 0 and doc["targets"][dead]["failed"] >= 15, doc["targets"]
+    assert doc["ok"] + doc["failed"] == doc["total"]
+
+
 def test_load_non_200_is_failure(echo):
     doc = LoadGenerator("http://127.0.0.1:%d/x" % echo.server_address[1], rate=50, duration=0.3, ok_statuses=(204,)).run()
     assert doc["ok"] == 0 and doc["failed"] == doc["total"] > 0
