@@ -26,6 +26,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -38,6 +39,7 @@ from lab import procs, seed
 from lab.topology import ADMIN_PORT, BACKEND, CLUSTER_PORT, PROXY_PORT, STATUS_PORT, Lab as LocalLab
 
 LABEL = "kongops.lab"
+_STATE_LOCK = threading.RLock()
 DEFAULT_VERSION = "2.8.4"
 PG_PORT = 5432
 PG_BINDIR = "/usr/lib/postgresql/15/bin"
@@ -82,10 +84,12 @@ class HostLab(object):
         return os.path.join(self.dir, *parts)
 
     def save(self):
-        tmp = self.state_path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(self.state, f, indent=2, sort_keys=True)
-        os.replace(tmp, self.state_path)
+        # Hosts start in parallel threads, each recording its container id: one writer at a time.
+        with _STATE_LOCK:
+            tmp = self.state_path + ".tmp"
+            with open(tmp, "w") as f:
+                json.dump(self.state, f, indent=2, sort_keys=True)
+            os.replace(tmp, self.state_path)
 
     @property
     def lab_id(self):
@@ -233,8 +237,9 @@ class HostLab(object):
             podman("rm", "-f", "--ignore", name, check=False)
             cid = podman("run", "-d", "--name", name, "--label", "%s=%s" % (LABEL, self.dir), "--systemd=always",
                          "--network", "host", "--hostname", h["name"], self.state["image"], "/sbin/init").stdout.strip()
-            h["container"] = cid
-            self.save()
+            with _STATE_LOCK:
+                h["container"] = cid
+                self.save()
             # Like cloud-init on a new machine: name resolution for the fleet, host keys, sshd on the host's own
             # address (host networking: one address per sshd), the operator's key for the login user.
             script = (

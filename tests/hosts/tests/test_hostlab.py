@@ -3,11 +3,13 @@ filesystem, SSH as a non-root user with sudo, Kong installed with apt from the r
 by its packaged unit, PostgreSQL and HAProxy from Debian's packages under systemd."""
 import json
 import subprocess
+import threading
 
 from hostkit import ROOT, run
 
 from hosts import image as image_mod
 from hosts import packages
+from hosts.hostlab import HostLab
 
 
 def test_packages_are_laid_out_as_kongs(tmp_path):
@@ -93,3 +95,27 @@ def test_kong_started_outside_systemd_is_stopped_and_checked(host_lab):
     # Now stopped for real: a second quit has nothing to do.
     again = lab.adhoc("kong1", "kongops.upgrade.kong_service", "action=quit manager=systemd")
     assert '"changed": false' in again.stdout and '"was_running": false' in again.stdout, again.stdout
+
+
+def test_state_saves_from_parallel_threads(tmp_path):
+    """Hosts start in parallel and each records its container id: concurrent saves must neither fail nor tear lab.json."""
+    lab = HostLab(str(tmp_path / "lab"))
+    (tmp_path / "lab").mkdir()
+    lab.state = {"hosts": [{"name": "h%d" % i} for i in range(8)]}
+    errors = []
+
+    def record(h):
+        try:
+            for n in range(40):
+                h["container"] = "c%d" % n
+                lab.save()
+        except Exception as e:  # pylint: disable=broad-except
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=record, args=(h,)) for h in lab.state["hosts"]]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert [h["container"] for h in json.loads((tmp_path / "lab" / "lab.json").read_text())["hosts"]] == ["c39"] * 8
