@@ -33,7 +33,7 @@ from lab import procs  # pylint: disable=wrong-import-order
 SOURCE, TARGET = "2.8.4", "3.4.2"
 DPS = ("dp1", "dp2")
 STATE = {}
-DP_STATE = "state-hybrid-dp-hop1.json"
+DP_STATE = "state-hybrid-dp.json"
 CP_STATE = "state-hybrid-cp-dual-hop1.json"
 
 
@@ -165,7 +165,7 @@ def test_3_rollback_data_planes_then_control_planes(dual, run_dir):
           % (traffic.get("total"), traffic.get("failed"), traffic.get("starved"), traffic.get("longest_gap_s"),
              run_dp.elapsed, run_cp.elapsed if run_cp else 0))
     assert run_dp.rc == 0, run_dp
-    assert "Roll back hybrid-dp-hop1 (rolling" in run_dp.text, run_dp
+    assert "Roll back hybrid-dp (rolling" in run_dp.text, run_dp
     assert run_cp.rc == 0, run_cp
     assert "Roll back hybrid-cp-dual-hop1 (dual_cluster" in run_cp.text, run_cp
 

@@ -202,8 +202,9 @@ def test_hybrid_dual_cluster_control_planes(host_lab):
 
 
 def test_enterprise_multihop_hybrid(host_lab):
-    """Kong Enterprise hybrid 3.1.0.0 -> 3.4.3.3 hop by hop (3.1.1.3, 3.2.2.5, 3.3.1.1, 3.4.3.3): each hop's release-line
-    repository added as the path needs it, each hop a whole upgrade (control plane, then data planes); no failed request."""
+    """Kong Enterprise hybrid 3.1.0.0 -> 3.4.3.3: the control plane hop by hop (3.1.1.3, 3.2.2.5, 3.3.1.1, 3.4.3.3), each
+    hop's release-line repository added as the path needs it; then each data plane replaced once, straight to 3.4.3.3
+    (only the 3.4 line's repository added there); no failed request."""
     lab = host_lab("hybrid", "--data-planes", "2", "--version", "3.1.0.0")
     lab.load_start(20)
     run = lab.playbook("upgrade_hybrid.yml", "kong_target_version=3.4.3.3")
@@ -215,7 +216,9 @@ def test_enterprise_multihop_hybrid(host_lab):
     nodes = ["cp1", "dp1", "dp2"]
     assert {n: (v["before"], v["after"]) for n, v in report["nodes"].items()} == {n: ("3.1.0.0", "3.4.3.3") for n in nodes}, report
     _node_checks(lab, nodes, "3.4.3.3", package="kong-enterprise-edition")
-    for name in nodes:
-        lists = lab.ssh(name, "ls /etc/apt/sources.list.d/").stdout.split()
-        assert {"kong-gateway-%s.list" % line for line in ("31", "32", "33", "34")} <= set(lists), (name, lists)
+    repos = {name: set(lab.ssh(name, "ls /etc/apt/sources.list.d/").stdout.split()) for name in nodes}
+    assert {"kong-gateway-%s.list" % line for line in ("31", "32", "33", "34")} <= repos["cp1"], repos
+    for name in ("dp1", "dp2"):
+        assert {r for r in repos[name] if r.startswith("kong-gateway-")} == {"kong-gateway-31.list", "kong-gateway-34.list"}, repos
+    assert [h["phase"] for h in report["hop_results"]] == ["done"] * 4, report
     _second_run_changes_nothing(lab, "upgrade_hybrid.yml", "kong_target_version=3.4.3.3")
