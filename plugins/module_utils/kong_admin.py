@@ -236,3 +236,27 @@ def prefix_facts(prefix):
     except OSError as e:
         out["pid_running"] = e.errno == 1  # EPERM: exists, not ours
     return out
+
+
+def admin_argument_spec(**defaults):
+    """The options of a module that reads a node's Admin and Status APIs (doc fragment ``kongops.upgrade.kong_api``):
+    one name, type and default for each; ``client_kwargs`` turns them into KongApiClient arguments."""
+    spec = dict(
+        admin_url=dict(type="str"),
+        status_url=dict(type="str"),
+        admin_token=dict(type="str", no_log=True),
+        validate_certs=dict(type="bool", default=True),
+        ca_path=dict(type="path"),
+        client_cert=dict(type="path"),
+        client_key=dict(type="path", no_log=False),
+        timeout=dict(type="int", default=10),
+    )
+    for name, value in defaults.items():
+        spec[name] = dict(spec[name], default=value)
+    return spec
+
+
+def client_kwargs(params):
+    """TLS and timeout arguments of KongApiClient from the module's parameters (admin_argument_spec)."""
+    return dict(validate_certs=params.get("validate_certs", True), ca_path=params.get("ca_path"),
+                client_cert=params.get("client_cert"), client_key=params.get("client_key"), timeout=params.get("timeout", 10))

@@ -358,3 +358,33 @@ class KongCli:
         if lock_timeout is not None:
             args += ["--lock-timeout", str(int(lock_timeout))]
         return self.run(args)
+
+
+def cli_argument_spec(**defaults):
+    """The options of a module that runs a node's ``kong`` (doc fragment ``kongops.upgrade.kong_cli``): one name and
+    one type for each, the kong.conf option is ``conf`` (alias ``conf_path``). ``defaults`` sets a module's own
+    default of an option where it needs one (a service manager needs a prefix to read the pid file)."""
+    spec = dict(
+        kong_bin=dict(type="path", default="/usr/local/bin/kong"),
+        conf=dict(type="path", aliases=["conf_path"]),
+        prefix=dict(type="path"),
+        environment=dict(type="dict", default={}, no_log=True),
+    )
+    for name, value in defaults.items():
+        spec[name] = dict(spec[name], default=value)
+    return spec
+
+
+def cli_environment(module, kong_only=True):
+    """The module's ``environment`` as strings for a child process. Every value is a possible secret
+    (``KONG_PG_PASSWORD``): each non-empty one is hidden from the module's output, whatever option returns it.
+    With ``kong_only`` a name that is not ``KONG_*`` fails the module (a typo would otherwise go unnoticed)."""
+    env = module.params.get("environment") or {}
+    bad = sorted(str(k) for k in env if not str(k).startswith("KONG_"))
+    if kong_only and bad:
+        module.fail_json(msg="environment accepts only KONG_* variables; got: %s" % ", ".join(bad))
+    out = dict((str(k), str(v)) for k, v in env.items() if v is not None)
+    for value in out.values():
+        if value:
+            module.no_log_values.add(value)
+    return out

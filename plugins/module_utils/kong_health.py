@@ -23,7 +23,7 @@ __metaclass__ = type
 import re
 import time
 
-from ansible_collections.kongops.upgrade.plugins.module_utils.kong_admin import KongApiClient, KongApiError
+from ansible_collections.kongops.upgrade.plugins.module_utils.kong_admin import KongApiClient, KongApiError, client_kwargs
 
 READY_SINCE = (3, 3)
 
@@ -125,7 +125,7 @@ def wait(attempts, delay, sleep, probe):
 
 def run_gate(p, client=None, sleep=time.sleep, clock=time.time):
     """Run the configured checks; returns the summary dict or raises HealthError (check, msg, partial summary)."""
-    client = client or (lambda url, token=None: KongApiClient(url, token=token or None, validate_certs=p["validate_certs"], timeout=p["timeout"]))
+    client = client or (lambda url, token=None: KongApiClient(url, token=token or None, **client_kwargs(p)))
     attempts = max(0, int(p["retries"])) + 1
     delay = float(p["delay"])
     started = clock()

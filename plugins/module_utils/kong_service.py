@@ -96,9 +96,9 @@ def step_argv(p, step):
         return ["systemctl", {"quit": "stop"}.get(step, step), p["name"]]
     if p["manager"] == "kong_cli":
         if step == "start":
-            return [p["kong_bin"], "start", "-c", p["conf_path"], "-p", p["prefix"]]
+            return [p["kong_bin"], "start", "-c", p["conf"], "-p", p["prefix"]]
         if step == "restart":
-            return [p["kong_bin"], "restart", "-c", p["conf_path"], "-p", p["prefix"]]
+            return [p["kong_bin"], "restart", "-c", p["conf"], "-p", p["prefix"]]
         if step == "quit":
             return [p["kong_bin"], "quit", "-p", p["prefix"], "-t", str(p["quit_timeout"])]
         return [p["kong_bin"], "stop", "-p", p["prefix"]]

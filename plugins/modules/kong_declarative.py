@@ -26,6 +26,7 @@ author:
   - kongops.upgrade contributors (@kongops)
 extends_documentation_fragment:
   - kongops.upgrade.attributes.actiongroup_change
+  - kongops.upgrade.kong_cli
 options:
   path:
     description:
@@ -75,15 +76,11 @@ options:
       - C(kong.conf) for validation (C(-c)). C(kong config parse) connects to the database unless
         C(database=off); without O(conf), C(KONG_DATABASE=off) is set unless O(environment) sets it.
     type: path
+    aliases: [conf_path]
   prefix:
     description:
       - Prefix for validation (C(-p)); a C(.kong_env) in it overrides O(conf).
     type: path
-  environment:
-    description:
-      - C(KONG_*) environment for validation. Never on a command line, never returned.
-    type: dict
-    default: {}
 notes:
   - YAML is rewritten by a YAML dumper; comments and key quoting style of a converted YAML file are not kept
     (the backup keeps the original).
@@ -158,7 +155,7 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kongops.upgrade.plugins.module_utils.kong_cli import KongCli, kong_error_message
+from ansible_collections.kongops.upgrade.plugins.module_utils.kong_cli import KongCli, cli_argument_spec, cli_environment, kong_error_message
 from ansible_collections.kongops.upgrade.plugins.module_utils.kong_declarative import (
     DeclarativeError,
     convert_text,
@@ -221,20 +218,14 @@ def main():
             backup=dict(type="bool", default=False),
             backup_dir=dict(type="path"),
             validate=dict(type="bool", default=False),
-            kong_bin=dict(type="path", default="/usr/local/bin/kong"),
-            conf=dict(type="path"),
-            prefix=dict(type="path"),
-            environment=dict(type="dict", default={}, no_log=True),
+            **cli_argument_spec()
         ),
         supports_check_mode=True,
     )
     p = module.params
     path = p["path"]
     dest = p["dest"] or path
-    env = dict((k, str(v)) for k, v in (p["environment"] or {}).items())
-    for v in env.values():
-        if v:
-            module.no_log_values.add(v)
+    env = cli_environment(module)
     if not os.path.isfile(path):
         module.fail_json(msg="no declarative file at %s" % path)
     with open(path, "rb") as f:

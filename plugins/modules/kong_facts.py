@@ -24,41 +24,8 @@ author:
   - kongops.upgrade contributors (@kongops)
 extends_documentation_fragment:
   - kongops.upgrade.attributes.info_module
+  - kongops.upgrade.kong_api
 options:
-  admin_url:
-    description:
-      - Base URL of the node's Admin API, for example V(http://127.0.0.1:8001).
-    type: str
-  status_url:
-    description:
-      - Base URL of the node's Status API, for example V(http://127.0.0.1:8007).
-    type: str
-  admin_token:
-    description:
-      - Sent as the C(Kong-Admin-Token) header (Enterprise RBAC).
-    type: str
-  validate_certs:
-    description:
-      - Verify the TLS certificate of an C(https) URL.
-    type: bool
-    default: true
-  ca_path:
-    description:
-      - CA bundle for verifying the Admin and Status API certificates.
-    type: path
-  client_cert:
-    description:
-      - Client certificate (PEM) for mutual TLS.
-    type: path
-  client_key:
-    description:
-      - Key of O(client_cert).
-    type: path
-  timeout:
-    description:
-      - Seconds per HTTP request.
-    type: int
-    default: 10
   count_entities:
     description:
       - Count services, routes, plugins, consumers, upstreams, certificates, SNIs and CA certificates.
@@ -166,6 +133,8 @@ from ansible_collections.kongops.upgrade.plugins.module_utils.kong_admin import 
     KongApiClient,
     KongApiError,
     KongApiUnreachable,
+    admin_argument_spec,
+    client_kwargs,
     gather_facts,
     prefix_facts,
     status_facts,
@@ -198,25 +167,17 @@ def cli_facts(module, kong_bin, prefix):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            admin_url=dict(type="str"),
-            status_url=dict(type="str"),
-            admin_token=dict(type="str", no_log=True),
-            validate_certs=dict(type="bool", default=True),
-            ca_path=dict(type="path"),
-            client_cert=dict(type="path"),
-            client_key=dict(type="path", no_log=False),
-            timeout=dict(type="int", default=10),
             count_entities=dict(type="bool", default=True),
             kong_bin=dict(type="path"),
             prefix=dict(type="path"),
+            **admin_argument_spec()
         ),
         required_one_of=[["admin_url", "status_url", "kong_bin", "prefix"]],
         required_together=[["client_cert", "client_key"]],
         supports_check_mode=True,
     )
     p = module.params
-    tls = dict(validate_certs=p["validate_certs"], ca_path=p["ca_path"], client_cert=p["client_cert"], client_key=p["client_key"],
-               timeout=p["timeout"])
+    tls = client_kwargs(p)
     if p["admin_url"]:
         admin = KongApiClient(p["admin_url"], token=p["admin_token"], **tls)
         status_api = KongApiClient(p["status_url"], **tls) if p["status_url"] else None

@@ -27,6 +27,7 @@ author:
   - kongops.upgrade contributors (@kongops)
 extends_documentation_fragment:
   - kongops.upgrade.attributes.info_module
+  - kongops.upgrade.kong_api
 attributes:
   check_mode:
     support: full
@@ -41,18 +42,6 @@ options:
     description: Check the Admin API (C(/status), then the version from C(GET /)).
     type: bool
     default: false
-  admin_url:
-    description: The node's Admin API base URL.
-    type: str
-    default: ''
-  admin_token:
-    description: RBAC token sent as C(Kong-Admin-Token) to the Admin API.
-    type: str
-    default: ''
-  status_url:
-    description: The node's Status API base URL; empty skips the readiness check.
-    type: str
-    default: ''
   proxy_url:
     description: The node's proxy base URL; empty skips the proxy check.
     type: str
@@ -104,14 +93,6 @@ options:
     description: Seconds between tries.
     type: float
     default: 2
-  timeout:
-    description: Seconds per request.
-    type: int
-    default: 5
-  validate_certs:
-    description: Verify TLS certificates of HTTPS URLs.
-    type: bool
-    default: true
 seealso:
   - module: kongops.upgrade.kong_facts
 """
@@ -173,6 +154,7 @@ failed_check:
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
+from ansible_collections.kongops.upgrade.plugins.module_utils.kong_admin import admin_argument_spec  # noqa: E402
 from ansible_collections.kongops.upgrade.plugins.module_utils.kong_health import HealthError, run_gate  # noqa: E402
 
 
@@ -181,9 +163,6 @@ def main():
         argument_spec=dict(
             name=dict(type="str", default=""),
             check_admin=dict(type="bool", default=False),
-            admin_url=dict(type="str", default=""),
-            admin_token=dict(type="str", default="", no_log=True),
-            status_url=dict(type="str", default=""),
             proxy_url=dict(type="str", default=""),
             proxy_probe_path=dict(type="str", default=""),
             proxy_probe_status=dict(type="list", elements="int", default=[200]),
@@ -196,8 +175,7 @@ def main():
             expected_config_hash=dict(type="str", default=""),
             retries=dict(type="int", default=30),
             delay=dict(type="float", default=2),
-            timeout=dict(type="int", default=5),
-            validate_certs=dict(type="bool", default=True),
+            **admin_argument_spec()
         ),
         supports_check_mode=True,
     )

@@ -53,7 +53,7 @@ options:
     type: path
     default: /usr/local/bin/kong
   environment:
-    description: Extra environment of the commands; never logged.
+    description: Extra environment of the commands; every value is hidden from the module's output.
     type: dict
     default: {}
 """
@@ -88,6 +88,7 @@ actions:
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
+from ansible_collections.kongops.upgrade.plugins.module_utils.kong_cli import cli_environment  # noqa: E402
 from ansible_collections.kongops.upgrade.plugins.module_utils.kong_install import InstallError, run_install  # noqa: E402
 
 
@@ -104,7 +105,8 @@ def main():
         ),
         supports_check_mode=True,
     )
-    env = dict((str(k), str(v)) for k, v in (module.params["environment"] or {}).items())
+    # An install command may need more than KONG_* (a proxy, a PATH).
+    env = cli_environment(module, kong_only=False)
 
     def runner(argv):
         # handle_exceptions=False: a missing kong command (a fresh node) reads as no version, not a module failure.

@@ -26,26 +26,13 @@ author:
   - kongops.upgrade contributors (@kongops)
 extends_documentation_fragment:
   - kongops.upgrade.attributes.actiongroup_change
+  - kongops.upgrade.kong_cli
 options:
   kong_bin:
     description:
       - Path of the C(kong) command of the version whose migrations must run (the upgrade target).
     type: path
     default: /usr/local/bin/kong
-  conf:
-    description:
-      - The node's C(kong.conf), passed as C(-c).
-    type: path
-  prefix:
-    description:
-      - The node's prefix, passed as C(-p) (as C(KONG_PREFIX) for Kong older than 2.4, which has no C(-p)).
-    type: path
-  environment:
-    description:
-      - C(KONG_*) environment variables for the command, for example C(KONG_PG_PASSWORD).
-      - Passed only through the process environment, never on the command line, and never returned.
-    type: dict
-    default: {}
   state:
     description:
       - C(status) only reads the state.
@@ -204,7 +191,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kongops.upgrade.plugins.module_utils.kong_cli import KongCli, KongCliError
+from ansible_collections.kongops.upgrade.plugins.module_utils.kong_cli import KongCli, KongCliError, cli_argument_spec, cli_environment
 from ansible_collections.kongops.upgrade.plugins.module_utils.kong_migrations import (
     MigrationsFailed,
     PlanError,
@@ -215,10 +202,6 @@ from ansible_collections.kongops.upgrade.plugins.module_utils.kong_migrations im
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            kong_bin=dict(type="path", default="/usr/local/bin/kong"),
-            conf=dict(type="path"),
-            prefix=dict(type="path"),
-            environment=dict(type="dict", default={}, no_log=True),
             state=dict(type="str", default="status", choices=["status", "bootstrapped", "up", "finished", "reset"]),
             finish_pending=dict(type="bool", default=False),
             run_up=dict(type="bool", default=False),
@@ -227,18 +210,12 @@ def main():
             db_timeout=dict(type="int"),
             lock_timeout=dict(type="int", no_log=False),
             wait_for_lock=dict(type="bool", default=True),
+            **cli_argument_spec()
         ),
         supports_check_mode=True,
     )
     p = module.params
-    env = p["environment"] or {}
-    bad = [k for k in env if not str(k).startswith("KONG_")]
-    if bad:
-        module.fail_json(msg="environment accepts only KONG_* variables; got: %s" % ", ".join(sorted(bad)))
-    # Values of the environment may be secrets: never let them appear in any output.
-    for v in env.values():
-        if v is not None and str(v):
-            module.no_log_values.add(str(v))
+    env = cli_environment(module)
 
     if os.sep in p["kong_bin"] and not os.access(p["kong_bin"], os.X_OK):
         module.fail_json(msg="no executable kong at %s (kong_bin must be the target version's kong)" % p["kong_bin"])

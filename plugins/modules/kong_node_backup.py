@@ -47,10 +47,11 @@ options:
       - The backup root; O(dest) must be under it. It and every directory from it down to the copies are made 0700.
       - Required for V(backup).
     type: path
-  conf_path:
+  conf:
     description: The node's kong.conf; backed up, and read for the files it names. An absent file is listed as missing.
     type: path
     default: /etc/kong/kong.conf
+    aliases: [conf_path]
   paths:
     description: Other files or directories to back up (the prefix's certificates and templates, the keyring directory, the
       declarative file, extra paths).
@@ -81,7 +82,7 @@ EXAMPLES = r"""
   kongops.upgrade.kong_node_backup:
     root: /var/backups/kong
     dest: "/var/backups/kong/20261127T130000Z/{{ inventory_hostname }}"
-    conf_path: /etc/kong/kong.conf
+    conf: /etc/kong/kong.conf
     paths:
       - /usr/local/kong/ssl
       - /usr/local/kong/nginx.conf
@@ -144,7 +145,7 @@ def main():
             state=dict(type="str", default="backup", choices=["backup", "restore"]),
             dest=dict(type="path", required=True),
             root=dict(type="path"),
-            conf_path=dict(type="path", default="/etc/kong/kong.conf"),
+            conf=dict(type="path", default="/etc/kong/kong.conf", aliases=["conf_path"]),
             paths=dict(type="list", elements="path", default=[]),
             host=dict(type="str", default=""),
             prefix=dict(type="str", default=""),
@@ -156,7 +157,7 @@ def main():
     p = module.params
     try:
         if p["state"] == "backup":
-            result = run_backup(p["root"], p["dest"], p["conf_path"], p["paths"], host=p["host"], prefix=p["prefix"],
+            result = run_backup(p["root"], p["dest"], p["conf"], p["paths"], host=p["host"], prefix=p["prefix"],
                                 check_mode=module.check_mode)
         else:
             try:

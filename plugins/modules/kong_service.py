@@ -23,6 +23,7 @@ author:
   - kongops.upgrade contributors (@kongops)
 extends_documentation_fragment:
   - kongops.upgrade.attributes.actiongroup_change
+  - kongops.upgrade.kong_cli
 attributes:
   check_mode:
     support: full
@@ -43,14 +44,11 @@ options:
     description: The systemd unit.
     type: str
     default: kong
-  kong_bin:
-    description: The node's C(kong) command (V(kong_cli)).
-    type: path
-    default: /usr/local/bin/kong
-  conf_path:
+  conf:
     description: The node's kong.conf (V(kong_cli)).
     type: path
     default: /etc/kong/kong.conf
+    aliases: [conf_path]
   prefix:
     description:
       - The node's prefix. V(kong_cli) runs Kong with it; every manager reads C(<prefix>/pids/nginx.pid) to learn whether Kong
@@ -64,10 +62,6 @@ options:
     default: 10
   commands:
     description: V(command) manager, an argv list per action (C(status) required; C(start), C(stop), optional C(quit) and C(restart)).
-    type: dict
-    default: {}
-  environment:
-    description: Extra environment of the commands (C(KONG_*) settings); never logged.
     type: dict
     default: {}
 """
@@ -108,6 +102,7 @@ outside_manager:
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
+from ansible_collections.kongops.upgrade.plugins.module_utils.kong_cli import cli_argument_spec, cli_environment  # noqa: E402
 from ansible_collections.kongops.upgrade.plugins.module_utils.kong_service import ServiceError, run_service  # noqa: E402
 
 
@@ -117,16 +112,14 @@ def main():
             action=dict(type="str", default="status", choices=["start", "stop", "quit", "restart", "status"]),
             manager=dict(type="str", default="systemd", choices=["systemd", "kong_cli", "command"]),
             name=dict(type="str", default="kong"),
-            kong_bin=dict(type="path", default="/usr/local/bin/kong"),
-            conf_path=dict(type="path", default="/etc/kong/kong.conf"),
-            prefix=dict(type="path", default="/usr/local/kong"),
             quit_timeout=dict(type="int", default=10),
             commands=dict(type="dict", default={}),
-            environment=dict(type="dict", default={}, no_log=True),
+            # A service manager needs kong.conf and the prefix (it reads <prefix>/pids/nginx.pid): Kong's defaults.
+            **cli_argument_spec(conf="/etc/kong/kong.conf", prefix="/usr/local/kong")
         ),
         supports_check_mode=True,
     )
-    env = dict((str(k), str(v)) for k, v in (module.params["environment"] or {}).items())
+    env = cli_environment(module)
 
     def runner(argv):
         return module.run_command([str(a) for a in argv], environ_update=env)

@@ -17,7 +17,7 @@ def no_process():
 
 
 def params(**kw):
-    p = dict(action="status", manager="command", name="kong", kong_bin="/usr/local/bin/kong", conf_path="/etc/kong/kong.conf",
+    p = dict(action="status", manager="command", name="kong", kong_bin="/usr/local/bin/kong", conf="/etc/kong/kong.conf",
              prefix="/usr/local/kong", quit_timeout=10, commands={a: ["svc", a] for a in ("start", "stop", "quit", "status")})
     p.update(kw)
     return p
