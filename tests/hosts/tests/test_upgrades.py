@@ -5,6 +5,8 @@ After each upgrade, on every node: the package manager reports the target versio
 the unit active, the node serves the target version; the report names every node's real before and after version; a
 second run changes nothing.
 """
+import json
+
 import pytest
 
 from hostkit import recap
@@ -61,6 +63,31 @@ def test_in_place_three_nodes(host_lab):
     _both_lbs_carried(lab, load, failed=None)
     _node_checks(lab, nodes, "3.4.2")
     _second_run_changes_nothing(lab, "upgrade_traditional.yml", "kong_target_version=3.4.2", "kong_upgrade_strategy=in_place")
+
+
+def test_in_place_five_hops(host_lab):
+    """In place OSS 3.4.2 -> 3.9.1 on two nodes: every hop of the path (3.5.0, 3.6.1, 3.7.1, 3.8.0, 3.9.1), each line's
+    repository added, the report true for every hop (its phase, point of no return and downtime; the total downtime is
+    their sum, the backup the first hop's). The playbooks once ran three in-place hops and reported success."""
+    lab = host_lab("traditional", "--nodes", "2", "--version", "3.4.2")
+    extra = ("kong_target_version=3.9.1", "kong_upgrade_strategy=in_place")
+    run = lab.playbook("upgrade_traditional.yml", *extra)
+    assert all(c["failed"] == 0 and c["unreachable"] == 0 for c in recap(run.stdout).values()), run.stdout[-3000:]
+    report = lab.reports()[-1]
+    path = ["3.4.2", "3.5.0", "3.6.1", "3.7.1", "3.8.0", "3.9.1"]
+    assert report["path"] == path and report["versions_after"] == {"kong1": "3.9.1", "kong2": "3.9.1"}, report
+    assert [(h["to"], h["phase"]) for h in report["hop_results"]] == [(v, "done") for v in path[1:]], report
+    assert all(h["point_of_no_return_passed"] and h["downtime_seconds"] > 0 for h in report["hop_results"]), report
+    assert report["point_of_no_return_passed"] is True and "hop1-3.4.2-to-3.5.0" in report["backup_path"], report
+    assert abs(report["downtime_seconds"] - sum(h["downtime_seconds"] for h in report["hop_results"])) < 0.1, report
+    for number, version in enumerate(path[1:], 1):
+        state = json.loads((lab.dir / "reports" / ("state-traditional-hop%d.json" % number)).read_text())
+        assert (state["version"], state["phase"]) == (version, "done"), state
+    _node_checks(lab, ["kong1", "kong2"], "3.9.1")
+    for name in ("kong1", "kong2"):
+        lists = set(lab.ssh(name, "ls /etc/apt/sources.list.d/").stdout.split())
+        assert {"kong-gateway-%s.list" % line for line in ("35", "36", "37", "38", "39")} <= lists, (name, lists)
+    _second_run_changes_nothing(lab, "upgrade_traditional.yml", *extra)
 
 
 @pytest.mark.full_only
