@@ -31,5 +31,6 @@ def test_every_dump_and_restore_uses_kong_pg_bindir():
             for option in TOOLS[module]:
                 if "kong_pg_bindir" not in str(task[module].get(option, "")):
                     missing.append("%s: %s: %s" % (path.relative_to(ROOT), task.get("name"), option))
-    assert len(found) >= 5, found
+    # kong_db holds the upgrades' one backup and one restore; playbooks/backup.yml and the preflight's estimate the others.
+    assert len(found) >= 4, found
     assert not missing, "dump/restore tasks that ignore kong_pg_bindir:\n" + "\n".join(missing)
