@@ -171,8 +171,9 @@ def lock_acquire(conn, cluster, owner, run_id, schema=None, break_stale=False, c
         return False, held, None
     if held and not break_stale:
         raise PreflightDbError(
-            "Another upgrade run holds the lock of cluster %r: %s. Wait for it to end; if it is gone (killed, host lost), "
-            "break the lock explicitly (preflight_lock_break=true / break_stale=true)." % (cluster, describe_lock(held)))
+            "Another upgrade run holds the lock of cluster %r: %s. Wait for it to end. If it is gone (killed, host lost), "
+            "resume it with -e kong_upgrade_run_id=%s (its run id), or rerun with -e kong_upgrade_lock_break=true "
+            "(break_stale=true) to replace its lock." % (cluster, describe_lock(held), held["run_id"]))
     if check_mode:
         return True, dict(cluster=cluster, owner=owner, run_id=run_id, started_at=None), held
     with conn.transaction():

@@ -1,6 +1,6 @@
 """Two upgrade runs at once against one cluster, and locks left behind by crashed runs.
 
-- The run lock (roles/preflight lock_acquire / lock_release, a row in Kong's database): a second run is refused and
+- The run lock (kong_db lock / unlock, a row in Kong's database): a second run is refused and
   told who holds the lock; the preflight lists a held lock as a problem; the upgrade playbook itself must stop in
   its preflight while another run holds the lock.
 - Kong's own 'migrations' lock left by a crashed 'kong migrations up' (row 'migrations' of table locks): the
@@ -68,12 +68,75 @@ def test_upgrade_playbook_refuses_while_another_run_holds_the_lock(hybrid, held,
     assert "upgrade lock" in problems and OWNER_A in problems
 
 
+def test_backup_and_rollback_refused_while_another_run_holds_the_lock(hybrid, held, run_dir):
+    """A backup or a rollback does not run beside an upgrade: each stops before its first change, naming the holder."""
+    lab = hybrid["lab"]
+    extra = {"kong_upgrade_backup_dir": str(run_dir / "backups"), "kong_upgrade_report_dir": str(run_dir / "reports")}
+    backup = run_playbook("backup.yml", lab.inventory, run_dir, extra=extra)
+    assert backup.rc != 0, backup
+    assert OWNER_A in backup.text and "job-41" in backup.text, backup
+    assert not (run_dir / "backups").exists() or not any((run_dir / "backups").rglob("manifest.json")), backup
+    reports = run_dir / "rollback-reports"
+    reports.mkdir()
+    (reports / "state-hybrid-cp-hop1.json").write_text(
+        '{"strategy": "in_place", "from_version": "2.8.4", "version": "3.4.2", "phase": "backed_up", "backup_path": "/nonexistent"}')
+    rollback = run_playbook("rollback.yml", lab.inventory, run_dir, extra={"kong_upgrade_report_dir": str(reports)})
+    assert rollback.rc != 0, rollback
+    assert OWNER_A in rollback.text and "job-41" in rollback.text, rollback
+    assert "PLAY [Rollback - cluster X" not in rollback.output, rollback
+    assert lab.versions() == hybrid["versions"]
+
+
 def test_lock_released_then_taken_by_the_next_run(hybrid, held, run_dir):
     lab = hybrid["lab"]
-    # someone else cannot release job 41's lock without break
+    # someone else cannot release job 41's lock: told so (not fatal: a failed run's release must not hide its error),
+    # and the lock stays job 41's
     other = lock(lab, run_dir, "release", "job-42")
-    assert other.rc != 0, other
+    assert "was not released" in other.text and "job-41" in other.text, other
+    assert lock(lab, run_dir, "acquire", "job-42", "bob@laptop").rc != 0
     assert lock(lab, run_dir, "release", "job-41").rc == 0
     nxt = lock(lab, run_dir, "acquire", "job-42", "bob@laptop")
     assert nxt.rc == 0, nxt
     assert lock(lab, run_dir, "release", "job-42").rc == 0
+
+
+@pytest.fixture(scope="module")
+def two_nodes(lab_factory):
+    return lab_factory("traditional", version="2.8.4", offer=["3.4.2"], nodes=2)
+
+
+def test_two_upgrades_started_together_exactly_one_proceeds(two_nodes, tmp_path):
+    """Two operators (or a re-launched AWX job) start an in-place upgrade of the same 2-node cluster at the same time,
+    each from its own controller directory: the run lock lets exactly one through; the other stops before any change,
+    naming the holder's run id, and the cluster ends on the target once. The lock is free afterwards."""
+    import threading  # pylint: disable=import-outside-toplevel
+
+    lab = two_nodes
+    runs = {}
+
+    def upgrade(run_id):
+        d = tmp_path / run_id
+        runs[run_id] = run_playbook("upgrade_traditional.yml", lab.inventory, d,
+                                    extra={"kong_target_version": "3.4.2", "kong_upgrade_strategy": "in_place",
+                                           "kong_upgrade_run_id": run_id,
+                                           "kong_upgrade_backup_dir": str(d / "backups"),
+                                           "kong_upgrade_report_dir": str(d / "reports")})
+
+    threads = [threading.Thread(target=upgrade, args=(r,)) for r in ("run-a", "run-b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    done = [r for r, run in runs.items() if run.rc == 0]
+    assert len(done) == 1, runs
+    winner, loser = done[0], ({"run-a", "run-b"} - set(done)).pop()
+    lost = runs[loser]
+    assert "holds the lock" in lost.text or "took the lock" in lost.text, lost
+    assert winner in lost.text, lost
+    # refused in its preflight: it never reached a play that changes anything, and wrote no state file
+    assert "PLAY [In place, hop by hop]" not in lost.output, lost
+    assert not list((tmp_path / loser / "reports").glob("state-*.json")), lost
+    assert all(v == ("3.4.2", "3.4.2") for v in lab.versions().values()), lab.versions()
+    # released at the end of the winner's run: the next run takes it
+    assert lock(lab, tmp_path / "after", "acquire", "run-c", "carol").rc == 0
+    assert lock(lab, tmp_path / "after", "release", "run-c").rc == 0

@@ -85,7 +85,8 @@ def test_postgresql_stopped_during_backup_then_rerun(trad, run_dir):
         stopped.append(time.monotonic())
 
     backups = run_dir / "backups"
-    extra = {"kong_upgrade_backup_dir": str(backups), "kong_upgrade_report_dir": str(run_dir / "reports")}
+    extra = {"kong_upgrade_backup_dir": str(backups), "kong_upgrade_report_dir": str(run_dir / "reports"),
+             "kong_upgrade_run_id": "backup-1"}
     try:
         run = run_playbook("backup.yml", lab.inventory, run_dir, extra=extra,
                            hooks=[(lambda out: "TASK [Dump and verify the database]" in out, stop_pg)])
@@ -100,6 +101,11 @@ def test_postgresql_stopped_during_backup_then_rerun(trad, run_dir):
         if not pg.running():
             pg.start()
     assert lab.fingerprint() == trad["fingerprint"]
+    # The failed run could not release its run lock (its database was down): another run is refused and told how to
+    # resume that run; resuming it as that run (its run id) completes.
+    other = run_playbook("backup.yml", lab.inventory, run_dir, extra=dict(extra, kong_upgrade_run_id="backup-2"))
+    assert other.rc != 0 and "kong_upgrade_run_id=backup-1" in other.text, other
+    assert _complete_backups(backups) == []
     rerun = run_playbook("backup.yml", lab.inventory, run_dir, extra=extra)
     assert rerun.rc == 0, rerun
     assert _complete_backups(backups)

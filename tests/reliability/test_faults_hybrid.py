@@ -29,9 +29,11 @@ STATE = {}
 def hybrid(lab_factory, tmp_path_factory):
     lab = lab_factory("hybrid", version="2.8.4", offer=[TARGET], data_planes=1)
     tmp = tmp_path_factory.mktemp("hybrid-faults")
+    # One run id for the chain: a run killed with SIGKILL keeps the run lock, and the operator resumes it as that run.
     return {"lab": lab, "versions": lab.versions(), "fingerprint": lab.fingerprint(), "tmp": tmp,
             "extra": {"kong_target_version": TARGET, "kong_upgrade_backup_dir": str(tmp / "backups"),
-                      "kong_upgrade_report_dir": str(tmp / "reports"), "kong_node_health_retries": 8}}
+                      "kong_upgrade_report_dir": str(tmp / "reports"), "kong_node_health_retries": 8,
+                      "kong_upgrade_run_id": "faults-1"}}
 
 
 def after(pattern, delay=0.0):
@@ -76,6 +78,20 @@ def test_1_sigkill_while_stopping_the_control_plane(hybrid, run_dir):
     assert lab.versions()["dp1"][0] == "2.8.4"
     assert set(traffic["versions"]) == {"2.8.4"}, traffic
     STATE["1"] = True
+
+
+def test_1b_killed_run_keeps_the_lock_another_run_is_told_how_to_resume(hybrid, run_dir):
+    """The killed run still holds the run lock: a run with another id stops in its preflight, before any change, and
+    is told which run holds it and how to resume or break it."""
+    needs("1")
+    lab = hybrid["lab"]
+    # installed releases: whether a node runs depends on how far the killed run's quit had gone, not on this run
+    before = {n: v[0] for n, v in lab.versions().items()}
+    run = run_playbook("upgrade_hybrid.yml", lab.inventory, run_dir, extra=dict(hybrid["extra"], kong_upgrade_run_id="other-2"))
+    assert run.rc != 0, run
+    assert "faults-1" in run.text and "kong_upgrade_run_id=faults-1" in run.text and "kong_upgrade_lock_break=true" in run.text, run
+    assert "PLAY [Control planes in place, hop by hop]" not in run.output, run
+    assert {n: v[0] for n, v in lab.versions().items()} == before
 
 
 def test_2_postgresql_stopped_during_migrations_up(hybrid, run_dir):
