@@ -176,3 +176,21 @@ def test_5_rerun_completes(hybrid, run_dir):
     assert any("AnsiballZ_kong_migrations" in c or "AnsiballZ_kong_facts" in c for c in run.cmdlines)
     print("downtime while the only data plane was replaced (killed run): longest gap %ss, failed %s; rerun: gap %ss, failed %s"
           % (STATE["4"].get("longest_gap_s"), STATE["4"].get("failed"), traffic.get("longest_gap_s"), traffic.get("failed")))
+
+
+def test_6_control_planes_not_rolled_back_under_data_planes_on_y(hybrid, run_dir):
+    """After the completed upgrade, a rollback named at the in-place control planes' state while the data plane still
+    runs Y is refused before any change (a 2.8 control plane cannot serve a 3.4 data plane): the data planes first."""
+    lab = hybrid["lab"]
+    before = lab.versions()
+    reports = hybrid["tmp"] / "reports"
+    if not (reports / "state-hybrid-cp-hop1.json").exists() or before.get("dp1", (None,))[0] != TARGET:
+        pytest.skip("needs the completed upgrade of the chain")
+    states = {p.name: p.read_text() for p in reports.glob("state-*.json")}
+    run = run_playbook("rollback.yml", lab.inventory, run_dir,
+                       extra=dict(hybrid["extra"], kong_rollback_state="state-hybrid-cp-hop1.json", kong_upgrade_run_id="rollback-6"))
+    assert run.rc != 0, run
+    assert "Refusing to roll back" in run.text and "Data planes dp1 are still recorded on Y" in run.text, run
+    assert "PLAY [Rollback - cluster X" not in run.output, run
+    assert lab.versions() == before
+    assert {p.name: p.read_text() for p in reports.glob("state-*.json")} == states
