@@ -137,6 +137,11 @@ _LOCK_DDL = (
     " started_at timestamptz NOT NULL DEFAULT now())"
 )
 
+# A server tuned with synchronous_commit = off acknowledges a commit before its WAL is flushed: a crash or an immediate
+# stop right after would forget the lock, and a second run would proceed beside the first. The lock's own transactions
+# wait for the flush, whatever the server's setting.
+_DURABLE = "SET LOCAL synchronous_commit = on"
+
 
 def _lock_ident(schema):
     return pgsql.Identifier(schema, LOCK_TABLE) if schema else pgsql.Identifier(LOCK_TABLE)
@@ -178,6 +183,7 @@ def lock_acquire(conn, cluster, owner, run_id, schema=None, break_stale=False, c
         return True, dict(cluster=cluster, owner=owner, run_id=run_id, started_at=None), held
     with conn.transaction():
         with conn.cursor() as cur:
+            cur.execute(_DURABLE)
             cur.execute(pgsql.SQL(_LOCK_DDL).format(_lock_ident(schema)))
             if held:
                 cur.execute(pgsql.SQL("DELETE FROM {} WHERE cluster = %s AND run_id = %s").format(_lock_ident(schema)),
@@ -202,7 +208,9 @@ def lock_release(conn, cluster, run_id, schema=None, force=False, check_mode=Fal
     if held["run_id"] != run_id and not force:
         raise PreflightDbError("The lock of cluster %r belongs to another run (%s); not releasing it." % (cluster, describe_lock(held)))
     if not check_mode:
-        with conn.cursor() as cur:
-            cur.execute(pgsql.SQL("DELETE FROM {} WHERE cluster = %s AND run_id = %s").format(_lock_ident(schema)),
-                        (cluster, held["run_id"]))
+        with conn.transaction():
+            with conn.cursor() as cur:
+                cur.execute(_DURABLE)
+                cur.execute(pgsql.SQL("DELETE FROM {} WHERE cluster = %s AND run_id = %s").format(_lock_ident(schema)),
+                            (cluster, held["run_id"]))
     return True, held

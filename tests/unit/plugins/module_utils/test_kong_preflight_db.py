@@ -108,3 +108,32 @@ def test_lock_refuses_second_run_and_can_be_broken(pg):
         assert kp.lock_release(conn, "c1", "run-2") == (False, None)
     finally:
         conn.close()
+
+
+def test_lock_survives_an_immediate_stop_of_a_server_with_asynchronous_commit(pg):
+    """The test cluster runs with synchronous_commit = off, as some tuned servers do: a commit is acknowledged before
+    its WAL is flushed. The lock must still be there after the server is killed right after it was taken or released
+    (otherwise a second run proceeds beside a run whose database went down)."""
+    assert pg.psql("SHOW synchronous_commit").strip() == "off"
+    for attempt in range(3):
+        run_id = "run-durable-%d" % attempt
+        conn = _conn(pg)
+        try:
+            kp.lock_acquire(conn, "durable", "alice@host", run_id)
+        finally:
+            conn.close()
+        pg.stop("immediate")
+        pg.start()
+        conn = _conn(pg)
+        try:
+            assert (kp.lock_read(conn, "durable") or {}).get("run_id") == run_id
+            assert kp.lock_release(conn, "durable", run_id)[0] is True
+        finally:
+            conn.close()
+        pg.stop("immediate")
+        pg.start()
+        conn = _conn(pg)
+        try:
+            assert kp.lock_read(conn, "durable") is None
+        finally:
+            conn.close()
