@@ -112,6 +112,7 @@ def role_vars(lab, n, d, cp):
         "kong_node_conf_mode": "0600",
         "kong_node_install_method": "command",
         "kong_node_install_command": [lab.p("bin", "kong-install"), d, "{{ kong_node_version }}"],
+        "kong_install_check_command": [lab.p("bin", "kong-install"), "--check", "{{ preflight_install_version }}"],
         "kong_node_service_manager": "command",
         "kong_node_service_commands": {a: [svc, d, a] for a in ("start", "stop", "quit", "restart", "status")},
         "kong_node_status_url": "http://%s:%d" % (n["address"], STATUS_PORT),

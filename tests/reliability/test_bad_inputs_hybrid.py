@@ -43,6 +43,12 @@ def test_unparseable_target_bad_strategy_wrong_password_listed_at_once(hybrid, r
     assert "not-the-password" not in run.output + run.err
 
 
+def test_hybrid_run_without_a_target_names_the_variable(hybrid, run_dir):
+    run = run_playbook("upgrade_hybrid.yml", hybrid["lab"].inventory, run_dir, extra=base_vars(run_dir))
+    problems = refused(hybrid, run, run_dir)
+    assert "kong_target_version is not set" in problems and "-e kong_target_version=" in problems
+
+
 def test_downgrade_refused(hybrid, run_dir):
     lab = hybrid["lab"]
     run = run_playbook("preflight.yml", lab.inventory, run_dir, extra=base_vars(run_dir, kong_target_version="2.8.0"))

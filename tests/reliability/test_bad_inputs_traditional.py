@@ -31,7 +31,34 @@ def test_rolling_for_traditional_refused(trad, run_dir):
     assert "strategy rolling is not allowed for a traditional deployment (allowed: in_place, dual_cluster, blue_green)" in problems
 
 
-def test_nodes_on_different_versions_refused(trad, run_dir):
+def test_a_later_hop_not_offered_is_refused_before_the_first(trad, run_dir):
+    """2.8.1 -> 3.5.0 passes through 3.4.2, which the lab's repository offers; 3.5.0 it does not. The preflight checks
+    every release of the path (the lab's check is kong-install --check), so the run stops before hop 1."""
+    problems = preflight(trad, run_dir, kong_target_version="3.5.0")
+    assert "release 3.5.0 is not installable" in problems
+    assert "release 3.4.2 is not installable" not in problems
+
+
+def test_an_install_method_without_a_check_is_a_problem_unless_accepted(trad, run_dir):
+    """An operator's inventory whose install command has no check: the preflight says the path's releases were not
+    checked and how to check them or accept it; accepting it lets the same preflight pass."""
+    lab = trad["lab"]
+
+    def edit(doc):
+        for hv in doc["all"]["children"]["kong_traditional"]["hosts"].values():
+            hv.pop("kong_install_check_command", None)
+
+    inventory = lab.bad_inventory("inventory-no-install-check.yml", edit)
+    extra = {"kong_target_version": "3.4.2", "kong_upgrade_backup_dir": str(run_dir / "backups")}
+    run = run_playbook("preflight.yml", inventory, run_dir, extra=extra)
+    problems = assert_refused(run, lab, trad["versions"], trad["fingerprint"], run_dir / "backups")
+    assert "installability of 3.4.2 not checked: kong_node_install_method command has no check" in problems
+    assert "kong_install_check_command" in problems and "-e kong_upgrade_accept_unchecked_install=true" in problems
+    accepted = run_playbook("preflight.yml", inventory, run_dir, extra=dict(extra, kong_upgrade_accept_unchecked_install=True))
+    assert accepted.rc == 0 and "not checked" not in accepted.text, accepted
+
+
+def test_zz_nodes_on_different_versions_refused(trad, run_dir):
     """kong2 runs 2.8.0 beside kong1 on 2.8.1 (last test of the module: it changes the lab)."""
     lab = trad["lab"]
     assert lab.kong_install("kong2", "2.8.0").returncode == 0
@@ -41,3 +68,12 @@ def test_nodes_on_different_versions_refused(trad, run_dir):
     problems = preflight(trad, run_dir, kong_target_version="3.4.2")
     assert "the traditional nodes run different versions (" in problems
     assert "2.8.0" in problems and "2.8.1" in problems and "bring them to one version first" in problems
+
+
+@pytest.mark.parametrize("playbook", ["preflight.yml", "upgrade_traditional.yml"])
+def test_run_without_a_target_names_the_variable(trad, run_dir, playbook):
+    """No kong_target_version at all: the refusal names the variable to set, not an empty version."""
+    run = run_playbook(playbook, trad["lab"].inventory, run_dir, extra={"kong_upgrade_backup_dir": str(run_dir / "backups")})
+    problems = assert_refused(run, trad["lab"], trad["versions"], trad["fingerprint"], run_dir / "backups")
+    assert "kong_target_version is not set" in problems and "-e kong_target_version=" in problems
+    assert 'target version ""' not in run.text
