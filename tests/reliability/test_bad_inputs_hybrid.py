@@ -49,6 +49,13 @@ def test_hybrid_run_without_a_target_names_the_variable(hybrid, run_dir):
     assert "kong_target_version is not set" in problems and "-e kong_target_version=" in problems
 
 
+def test_hybrid_cassandra_to_3_4_refused(hybrid, run_dir):
+    run = run_playbook("upgrade_hybrid.yml", hybrid["lab"].inventory, run_dir,
+                       extra=base_vars(run_dir, kong_target_version="3.4.2", kong_database="cassandra"))
+    problems = refused(hybrid, run, run_dir)
+    assert "Cassandra is not supported by Kong 3.4" in problems, problems
+
+
 def test_downgrade_refused(hybrid, run_dir):
     lab = hybrid["lab"]
     run = run_playbook("preflight.yml", lab.inventory, run_dir, extra=base_vars(run_dir, kong_target_version="2.8.0"))

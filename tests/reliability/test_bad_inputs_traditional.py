@@ -58,6 +58,18 @@ def test_an_install_method_without_a_check_is_a_problem_unless_accepted(trad, ru
     assert accepted.rc == 0 and "not checked" not in accepted.text, accepted
 
 
+@pytest.mark.parametrize("playbook", ["preflight.yml", "upgrade_traditional.yml"])
+def test_cassandra_to_3_4_refused(trad, run_dir, playbook):
+    """A Cassandra cluster (kong_database; kongsim has no Cassandra, so the inventory says it) asked for 3.4: the
+    preflight of every upgrade playbook gives the database to the path planner, which refuses it (3.3 is the last
+    line with Cassandra)."""
+    run = run_playbook(playbook, trad["lab"].inventory, run_dir,
+                       extra={"kong_target_version": "3.4.2", "kong_database": "cassandra",
+                              "kong_upgrade_backup_dir": str(run_dir / "backups")})
+    problems = assert_refused(run, trad["lab"], trad["versions"], trad["fingerprint"], run_dir / "backups")
+    assert "Cassandra is not supported by Kong 3.4" in problems, problems
+
+
 def test_zz_nodes_on_different_versions_refused(trad, run_dir):
     """kong2 runs 2.8.0 beside kong1 on 2.8.1 (last test of the module: it changes the lab)."""
     lab = trad["lab"]
