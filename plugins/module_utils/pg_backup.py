@@ -459,8 +459,14 @@ def run_backup(params, runner, check_mode=False, now=utcnow):
             check_tool("pg_restore", pg_restore, tool_version(runner, pg_restore), server_ver)
         dbsize = pg_common.database_size(conn, params["login_db"])
         tables = pg_common.list_tables(conn)
+        may_create = pg_common.can_create_databases(conn)
     finally:
         conn.close()
+    if verify == "restore" and not may_create:
+        # Said before the dump, not after it: the test restore needs a scratch database.
+        raise BackupError("verify=restore restores the backup into a scratch database, but role %s may not create databases: "
+                          "grant it CREATEDB (ALTER ROLE %s CREATEDB) or verify with checksums (kong_backup_verify=checksums)"
+                          % (params["login_user"], params["login_user"]))
 
     started = now()
     name = backup_name(label, started)

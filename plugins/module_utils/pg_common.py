@@ -300,6 +300,39 @@ def can_create_databases(conn):
         return bool(row and row[0])
 
 
+def can_replace_database(conn, dbname):
+    """Whether the login role may drop ``dbname`` and create it again (superuser, or CREATEDB and its owner)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT r.rolsuper OR (r.rolcreatedb AND d.datdba = r.oid) FROM pg_roles r, pg_database d"
+                    " WHERE r.rolname = current_user AND d.datname = %s", (dbname,))
+        row = cur.fetchone()
+        return bool(row and row[0])
+
+
+def privileges(conn, limit=10):
+    """What the login role may do to the connected database: ``superuser``, ``createdb``, ``owns_database``, the
+    objects in it that other roles own (``foreign_objects``, at most ``limit`` names; ``foreign_object_count``) and the
+    tables it may not read (``unreadable_objects``)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT r.rolsuper, r.rolcreatedb, d.datdba = r.oid FROM pg_roles r, pg_database d"
+                    " WHERE r.rolname = current_user AND d.datname = current_database()")
+        sup, createdb, owns = cur.fetchone()
+        cur.execute("SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                    " JOIN pg_roles r ON r.rolname = current_user"
+                    " WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND c.relowner <> r.oid"
+                    " AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'"
+                    " ORDER BY 1")
+        foreign = [r[0] for r in cur.fetchall()]
+        # pg_dump locks and reads every table: one the role may not read makes the backup fail
+        cur.execute("SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                    " WHERE c.relkind IN ('r', 'p') AND NOT has_table_privilege(c.oid, 'SELECT')"
+                    " AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'"
+                    " ORDER BY 1")
+        unreadable = [r[0] for r in cur.fetchall()]
+    return dict(superuser=bool(sup), createdb=bool(createdb), owns_database=bool(owns),
+                foreign_objects=foreign[:limit], foreign_object_count=len(foreign), unreadable_objects=unreadable)
+
+
 def drop_owned_objects(conn, force=False):
     """Empty the connected database of every object the login role owns (``DROP OWNED BY CURRENT_USER CASCADE``), in
     one transaction, and keep a ``public`` schema to restore into (the role may have owned it). ``conn`` must not be

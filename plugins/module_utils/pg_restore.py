@@ -98,14 +98,14 @@ def run_restore(params, runner, check_mode=False):
         check_tool("psql" if plain else "pg_restore", tool, tool_ver, server_ver)
         exists = pg_common.database_exists(conn, target)
         sessions = pg_common.other_sessions(conn, target) if exists else []
-        can_create = pg_common.can_create_databases(conn)
+        can_replace = pg_common.can_replace_database(conn, target) if exists else pg_common.can_create_databases(conn)
     finally:
         conn.close()
     action = plan_restore(manifest, target, exists, create, clean)
-    # Dropping a database the role cannot create again would lose it: empty it in place instead.
-    empty_in_place = create and exists and not can_create
+    # Dropping a database the role cannot drop, or cannot create again, would fail or lose it: empty it in place.
+    empty_in_place = create and exists and not can_replace
     if empty_in_place:
-        action = "empty (every object of the login role: it may not create databases) and restore into"
+        action = "empty (every object of the login role: it may not drop and create the database) and restore into"
     if sessions and not force:
         raise BackupError("%d other session(s) are connected to database %s (Kong nodes?): %s. Stop them first, or set force=true."
                           % (len(sessions), target, pg_common.describe_sessions(sessions)), sessions=sessions)

@@ -72,6 +72,16 @@ role_password_scram:
   description: Whether the login role's password is a SCRAM secret; null when it cannot be read (not a superuser).
   returned: always
   type: bool
+privileges:
+  description:
+    - What the login role may do to the database, for the preflight's check of the backup's test restore (a scratch
+      database needs C(CREATEDB)) and of a rollback (dropping and creating the database needs C(CREATEDB) and its
+      ownership; otherwise only the role's own objects can be replaced).
+    - C(superuser), C(createdb), C(owns_database) (bools), C(foreign_objects) (up to 10 objects that other roles own),
+      C(foreign_object_count) and C(unreadable_objects) (tables the role may not read, which C(pg_dump) would fail on;
+      the fingerprint leaves them out).
+  returned: always
+  type: dict
 fingerprint:
   description: C(database) (host, port, name; no credentials), C(taken_at) and C(tables), per table C(rows),
     C(max_updated_at) and C(max_created_at).

@@ -117,6 +117,11 @@ data_planes:
   returned: when the node is a control plane
   type: list
   elements: dict
+hostname:
+  description: The node's host name - what its Admin API reports, else the host the module ran on (what Kong reports
+    as a data plane's C(hostname) in the control plane's C(/clustering/data-planes)).
+  returned: always
+  type: str
 running:
   description: Whether C(kong health) says the node runs (CLI fallback).
   returned: when the CLI fallback is used
@@ -126,6 +131,8 @@ admin_error:
   returned: when the Admin API did not answer and the CLI fallback was used
   type: str
 """
+
+import socket
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -143,7 +150,7 @@ from ansible_collections.kongops.upgrade.plugins.module_utils.kong_cli import Ko
 
 
 def cli_facts(module, kong_bin, prefix):
-    facts = {"source": "cli", "ready": False, "ready_reason": None}
+    facts = {"source": "cli", "ready": False, "ready_reason": None, "hostname": socket.gethostname()}
     facts.update(prefix_facts(prefix))
     if kong_bin:
         cli = KongCli(module.run_command, kong_bin, prefix=prefix)
@@ -183,6 +190,7 @@ def main():
         status_api = KongApiClient(p["status_url"], **tls) if p["status_url"] else None
         try:
             facts = gather_facts(admin, status_api, count_entities=p["count_entities"])
+            facts["hostname"] = facts.get("hostname") or socket.gethostname()
             module.exit_json(changed=False, **facts)
         except KongApiUnreachable as e:
             if not (p["kong_bin"] or p["prefix"]):
@@ -192,14 +200,14 @@ def main():
             module.exit_json(changed=False, **facts)
         except KongApiError as e:
             module.fail_json(msg=e.message, status=e.status, body=e.body, changed=False)
-    facts = {}
+    facts = {"hostname": socket.gethostname()}
     if p["kong_bin"] or p["prefix"]:
         facts.update(cli_facts(module, p["kong_bin"], p["prefix"]))
     if p["status_url"]:
         try:
             sfacts = status_facts(KongApiClient(p["status_url"], **tls))
         except KongApiError as e:
-            if not facts:
+            if not (p["kong_bin"] or p["prefix"]):
                 module.fail_json(msg=e.message, changed=False)
             facts["status_error"] = e.message
         else:

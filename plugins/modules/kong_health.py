@@ -146,11 +146,18 @@ tries:
   description: Tries used per check.
   returned: always
   type: dict
+hostname:
+  description: The host name of the host the module ran on (what Kong reports as a data plane's C(hostname) in the
+    control plane's C(/clustering/data-planes)).
+  returned: always
+  type: str
 failed_check:
   description: The check that failed.
   returned: failure
   type: str
 """
+
+import socket  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
@@ -184,8 +191,8 @@ def main():
     except HealthError as exc:
         result = dict(exc.summary)
         result.pop("healthy", None)
-        module.fail_json(msg=exc.msg, failed_check=exc.check, **result)
-    module.exit_json(changed=False, **summary)
+        module.fail_json(msg=exc.msg, failed_check=exc.check, hostname=socket.gethostname(), **result)
+    module.exit_json(changed=False, hostname=socket.gethostname(), **summary)
 
 
 if __name__ == "__main__":

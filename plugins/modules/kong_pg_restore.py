@@ -57,9 +57,9 @@ options:
   create:
     description:
       - Create the target database (from O(maintenance_db)) and restore into it. If it exists, O(clean=true) drops it first.
-      - When the login role may not create databases (neither superuser nor C(CREATEDB), as Kong's role usually is), an
-        existing database is never dropped; it is emptied instead (C(DROP OWNED BY) the login role, every object it owns
-        there) and the backup restored into it, as RV(action) says.
+      - When the login role may not drop the existing database and create it again (neither superuser nor C(CREATEDB)
+        and its owner, as Kong's role usually is), it is never dropped; it is emptied instead (C(DROP OWNED BY) the login
+        role, every object it owns there) and the backup restored into it, as RV(action) says.
     type: bool
     default: false
   owner:

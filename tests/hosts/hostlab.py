@@ -48,6 +48,11 @@ TOPOLOGIES = ("traditional", "dual", "dbless", "hybrid")
 CACHE = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "kongops", "hosts")
 
 
+def host_name(name):
+    """The machine's own host name (hostname(1)) of the fleet host with inventory name ``name``."""
+    return "%s.fleet.test" % name
+
+
 class HostLabError(RuntimeError):
     pass
 
@@ -228,7 +233,9 @@ class HostLab(object):
             raise HostLabError("echo server did not start on %s:%d" % (e["host"], e["port"]))
 
     def _containers(self):
-        hosts_file = "".join("%s %s\n" % (h["address"], h["name"]) for h in self.state["hosts"])
+        # A fleet's host names are rarely its inventory names: each machine is <name>.fleet.test, and Kong reports
+        # that (a data plane at its control plane), so nothing may match a node by its inventory name.
+        hosts_file = "".join("%s %s %s\n" % (h["address"], host_name(h["name"]), h["name"]) for h in self.state["hosts"])
         with open(self.p("ssh", "id_ed25519.pub")) as f:
             pub = f.read()
 
@@ -236,7 +243,7 @@ class HostLab(object):
             name = self.container_name(h["name"])
             podman("rm", "-f", "--ignore", name, check=False)
             cid = podman("run", "-d", "--name", name, "--label", "%s=%s" % (LABEL, self.dir), "--systemd=always",
-                         "--network", "host", "--hostname", h["name"], self.state["image"], "/sbin/init").stdout.strip()
+                         "--network", "host", "--hostname", host_name(h["name"]), self.state["image"], "/sbin/init").stdout.strip()
             with _STATE_LOCK:
                 h["container"] = cid
                 self.save()
@@ -287,8 +294,9 @@ class HostLab(object):
         password = self.state["pg_password"]
 
         def setup(h):
-            # The password reaches psql on its stdin, never a command line.
-            sql = ("CREATE ROLE kong LOGIN PASSWORD '%s';\nCREATE DATABASE kong OWNER kong;\n" % password)
+            # The password reaches psql on its stdin, never a command line. Kong's role as docs/getting-started.md sets it
+            # up: owner of its database, CREATEDB for the backup's test restore and a rollback's recreated database.
+            sql = ("CREATE ROLE kong LOGIN CREATEDB PASSWORD '%s';\nCREATE DATABASE kong OWNER kong;\n" % password)
             script = (
                 "set -e\n"
                 "pg_createcluster --locale C.UTF-8 --encoding UTF8 15 main -- --auth-local=peer --auth-host=scram-sha-256 >/dev/null\n"

@@ -70,6 +70,30 @@ def test_cassandra_to_3_4_refused(trad, run_dir, playbook):
     assert "Cassandra is not supported by Kong 3.4" in problems, problems
 
 
+def test_database_privileges_the_backup_and_a_rollback_need(trad, run_dir):
+    """Kong's role as Kong's own docs create it (no CREATEDB), and a table of another role in Kong's database: the
+    backup's test restore (the default verification), the dump itself and a rollback could not work; the preflight
+    names each, and what to grant. Verifying by checksums instead leaves the other two."""
+    lab = trad["lab"]
+    pg, db = lab.pg(), lab.database()
+    pg.psql("ALTER ROLE %s NOCREATEDB" % db["user"])
+    pg.psql("CREATE TABLE public.site_audit (id int)", db=db["database"])
+    try:
+        problems = preflight(trad, run_dir, kong_target_version="3.4.2")
+        assert "kong_backup_verify=restore restores the backup into a scratch database, but role kong may not create databases" in problems
+        assert "ALTER ROLE kong CREATEDB" in problems
+        assert "a rollback could not restore the backup: role kong may not drop and recreate database" in problems
+        assert "1 object(s) there belong to other roles (public.site_audit)" in problems
+        # the table is not granted to Kong's role either: pg_dump would fail on it
+        assert "the backup could not dump database kong: role kong may not read public.site_audit (GRANT SELECT" in problems
+        assert "wrong credentials" not in problems
+        problems = preflight(trad, run_dir, kong_target_version="3.4.2", kong_backup_verify="checksums")
+        assert "scratch database" not in problems and "public.site_audit" in problems
+    finally:
+        pg.psql("ALTER ROLE %s CREATEDB" % db["user"])
+        pg.psql("DROP TABLE public.site_audit", db=db["database"])
+
+
 def test_zz_nodes_on_different_versions_refused(trad, run_dir):
     """kong2 runs 2.8.0 beside kong1 on 2.8.1 (last test of the module: it changes the lab)."""
     lab = trad["lab"]

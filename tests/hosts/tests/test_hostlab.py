@@ -52,9 +52,9 @@ def test_hosts_are_separate_machines(host_lab):
         info = json.loads(run(["podman", "inspect", h["container"]], env=dict(image_mod.podman_env())).stdout)[0]
         assert info["Mounts"] == [], "a host shares a path: %s" % info["Mounts"]
         assert info["Config"]["Labels"].get("kongops.lab") == str(lab.dir)
-    # Over SSH as the login user: not root, passwordless sudo, systemd as PID 1, its own hostname.
+    # Over SSH as the login user: not root, passwordless sudo, systemd as PID 1, its own host name (not its inventory name).
     out = lab.ssh("kong1", "id -un; sudo -n id -un; cat /proc/1/comm; hostname").stdout.split()
-    assert out == ["kongops", "root", "systemd", "kong1"]
+    assert out == ["kongops", "root", "systemd", "kong1.fleet.test"]
     # Its own filesystem: a file written on one host is not on another, nor on the controller.
     lab.ssh("kong1", "echo x > /tmp/only-on-kong1")
     assert lab.ssh("pg-main", "test -e /tmp/only-on-kong1", check=False).returncode == 1

@@ -137,3 +137,45 @@ def test_lock_survives_an_immediate_stop_of_a_server_with_asynchronous_commit(pg
             assert kp.lock_read(conn, "durable") is None
         finally:
             conn.close()
+
+
+def test_privileges_and_what_a_role_without_createdb_may_do(pg, tmp_path):
+    """Kong's role owns its database and may create databases (as the lab sets it up); then, as Kong's docs create it,
+    without CREATEDB and beside a table of another role: the privileges say so, a restore may not replace the
+    database, and a backup verified by a test restore stops before dumping, saying what to grant."""
+    import subprocess  # pylint: disable=import-outside-toplevel
+    from ansible_collections.kongops.upgrade.plugins.module_utils import pg_backup  # pylint: disable=import-outside-toplevel
+    conn = _conn(pg)
+    try:
+        priv = pg_common.privileges(conn)
+        assert priv["createdb"] and priv["owns_database"] and not priv["superuser"], priv
+        assert pg_common.can_replace_database(conn, "kong")
+    finally:
+        conn.close()
+    pg.psql("ALTER ROLE kong NOCREATEDB")
+    pg.psql("CREATE TABLE public.site_audit (id int)", db="kong")
+    try:
+        conn = _conn(pg)
+        try:
+            priv = pg_common.privileges(conn)
+            assert not priv["createdb"] and priv["foreign_objects"] == ["public.site_audit"], priv
+            assert priv["unreadable_objects"] == ["public.site_audit"] and priv["foreign_object_count"] == 1
+            assert not pg_common.can_replace_database(conn, "kong")
+            assert "site_audit" not in kp.fingerprint(conn)
+        finally:
+            conn.close()
+
+        def runner(argv, env):
+            res = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+            return res.returncode, res.stdout, res.stderr
+
+        dest = tmp_path / "backups"
+        params = dict(login_host="127.0.0.1", login_port=pg.port, login_user="kong", login_password=KONG_PASSWORD,
+                      login_db="kong", ssl_mode="disable", dest=str(dest), verify="restore", label="kong",
+                      pg_dump_path=os.path.join(pg.bindir, "pg_dump"))
+        with pytest.raises(pg_backup.BackupError, match="role kong may not create databases: grant it CREATEDB"):
+            pg_backup.run_backup(params, runner)
+        assert not dest.exists()
+    finally:
+        pg.psql("ALTER ROLE kong CREATEDB")
+        pg.psql("DROP TABLE public.site_audit", db="kong")
