@@ -24,13 +24,15 @@ def dbless(lab_factory):
     return lab_factory("dbless", version="2.8.4", offer=["3.4.2"], nodes=1)
 
 
-def test_declarative_file_rejected_by_target(dbless, run_dir):
+@pytest.mark.parametrize("playbook", ["preflight.yml", "upgrade_dbless.yml"])
+def test_declarative_file_rejected_by_target(dbless, run_dir, playbook):
+    """The preflight alone, and the upgrade (which runs the same preflight before draining anything)."""
     lab = dbless
     path = lab.node_dir("dbless1") / "etc" / "kong" / "kong.yml"
     path.write_text(BAD_FILE)
     sha_before = lab.declarative_sha256("dbless1")
     versions = lab.versions()
-    run = run_playbook("preflight.yml", lab.inventory, run_dir,
+    run = run_playbook(playbook, lab.inventory, run_dir,
                        extra={"kong_target_version": "3.4.2", "kong_upgrade_backup_dir": str(run_dir / "backups"),
                               "kong_target_kong_bin": str(lab.dir / "repo" / "3.4.2" / "bin" / "kong")})
     problems = assert_refused(run, lab, versions, backup_dir=run_dir / "backups")
@@ -39,3 +41,29 @@ def test_declarative_file_rejected_by_target(dbless, run_dir):
     # the file is untouched and no converted copy was left beside it
     assert lab.declarative_sha256("dbless1") == sha_before
     assert not list(path.parent.glob("kong.yml.preflight-*"))
+
+
+@pytest.fixture(scope="module")
+def dbless_pair(lab_factory):
+    return lab_factory("dbless", version="2.8.4", offer=["3.4.2"], nodes=2)
+
+
+def test_declarative_file_changed_during_the_roll_stops_it(dbless_pair, run_dir):
+    """dbless2's file is edited while dbless1 is being replaced: dbless2's batch stops at its write freeze (the
+    preflight's sha256), before it is drained; dbless1 stays done, both serve."""
+    lab = dbless_pair
+    path = lab.node_dir("dbless2") / "etc" / "kong" / "kong.yml"
+
+    def edit():
+        path.write_text(path.read_text() + "# edited during the roll\n")
+
+    run = run_playbook("upgrade_dbless.yml", lab.inventory, run_dir,
+                       extra={"kong_target_version": "3.4.2", "kong_upgrade_backup_dir": str(run_dir / "backups"),
+                              "kong_upgrade_report_dir": str(run_dir / "reports")},
+                       hooks=[(lambda out: "Start Y]" in out, edit)])
+    assert run.rc != 0, run
+    assert "%s on dbless2 changed since the preflight fingerprint" % path in run.text, run
+    versions = lab.versions()
+    assert versions["dbless1"] == ("3.4.2", "3.4.2") and versions["dbless2"] == ("2.8.4", "2.8.4"), versions
+    assert lab.lb_admin_state("dbless2") == "ready"
+    assert lab.serving()
