@@ -139,6 +139,24 @@ def parse_stat_csv(text):
     return [dict(zip(columns, line.split(","))) for line in lines[1:]]
 
 
+def _count(row, field):
+    try:
+        return int(row.get(field) or 0)
+    except ValueError:
+        return 0
+
+
+def counters(row):
+    """A server's totals since HAProxy started, from its ``show stat`` row: ``responses`` (HTTP responses of every
+    class), ``errors_5xx``, ``response_errors`` (``eresp``: aborted or invalid responses), ``connection_errors``
+    (``econ``), and ``requests`` / ``failed`` (what an error budget compares: every attempt, and the failed ones)."""
+    out = dict(responses=sum(_count(row, "hrsp_%s" % c) for c in ("1xx", "2xx", "3xx", "4xx", "5xx", "other")),
+               errors_5xx=_count(row, "hrsp_5xx"), response_errors=_count(row, "eresp"), connection_errors=_count(row, "econ"))
+    out["failed"] = out["errors_5xx"] + out["response_errors"] + out["connection_errors"]
+    out["requests"] = out["responses"] + out["response_errors"] + out["connection_errors"]
+    return out
+
+
 def admin_state(flags):
     """The operator-visible state of a server from its ``srv_admin_state`` bit field."""
     if flags & ADMF_MAINT:
@@ -198,16 +216,21 @@ class HAProxyServer:
                 return describe_server(row)
         raise HAProxyRuntimeError("HAProxy backend %r has no server %r" % (self.backend, self.server))
 
-    def sessions(self):
-        """Current sessions (``scur``) of the server."""
+    def stat_row(self):
+        """The server's row of ``show stat`` (its counters)."""
         answer = self.client.execute("show stat %s 4 -1" % self.backend)
         for row in parse_stat_csv(answer):
             if row.get("svname") == self.server:
-                try:
-                    return int(row.get("scur") or 0)
-                except ValueError:
-                    raise HAProxyRuntimeError("unreadable scur %r for %s/%s" % (row.get("scur"), self.backend, self.server))
+                return row
         raise HAProxyRuntimeError("'show stat' has no server %s/%s" % (self.backend, self.server))
+
+    def sessions(self, row=None):
+        """Current sessions (``scur``) of the server."""
+        row = row or self.stat_row()
+        try:
+            return int(row.get("scur") or 0)
+        except ValueError:
+            raise HAProxyRuntimeError("unreadable scur %r for %s/%s" % (row.get("scur"), self.backend, self.server))
 
     def run(self, command):
         answer = self.client.execute(command).strip()
@@ -255,6 +278,8 @@ def ensure_server(client, backend, server, state=None, weight=None, check_mode=F
         result["drained"] = drained
         result["sessions"] = current
         result["drain_wait_seconds"] = round(waited, 3)
-    else:
-        result["sessions"] = srv.sessions()
+    row = srv.stat_row()
+    if "sessions" not in result:
+        result["sessions"] = srv.sessions(row)
+    result["counters"] = counters(row)
     return result

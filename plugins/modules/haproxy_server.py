@@ -131,6 +131,14 @@ sessions:
   description: Current sessions of the server at the end.
   returned: success
   type: int
+counters:
+  description:
+    - The server's totals since HAProxy started (C(show stat)), for an error budget over a time window (read it
+      before and after).
+    - C(requests) (responses of every class plus failed attempts), C(failed) (C(errors_5xx) + C(response_errors) +
+      C(connection_errors)), C(responses), C(errors_5xx), C(response_errors) (C(eresp)), C(connection_errors) (C(econ)).
+  returned: success
+  type: dict
 drained:
   description: Whether the sessions reached 0 within O(drain_timeout).
   returned: when O(wait_drained) applied

@@ -89,7 +89,7 @@ def test_blue_green_resumed_with_finish_refuses_while_a_y_node_runs_x(lab_factor
     frm, to = "3.4.0", "3.4.2"
     lab = lab_factory("dual", version=frm, offer=[to], nodes=1, subnet=free_subnet("127.82"))
     db = lab.database("pg_x")
-    extra = _extra(run_dir, kong_target_version=to, kong_upgrade_strategy="blue_green", kong_lb_traffic_pause=1,
+    extra = _extra(run_dir, kong_target_version=to, kong_upgrade_strategy="blue_green", kong_lb_traffic_pause=1, kong_upgrade_soak=2,
                    kong_upgrade_y_conf_overrides={"pg_host": db["host"], "pg_port": db["port"], "pg_database": db["database"]},
                    kong_upgrade_run_id="bg-gate")
     first = run_playbook("upgrade_traditional.yml", lab.inventory, run_dir, extra=dict(extra, blue_green_finish=False))
@@ -110,3 +110,38 @@ def test_blue_green_resumed_with_finish_refuses_while_a_y_node_runs_x(lab_factor
     assert lab.serving()
     for state in _states(run_dir / "reports").values():
         assert not state.get("point_of_no_return_passed"), state
+
+
+def test_blue_green_soak_over_the_error_budget_sends_traffic_back_to_x(lab_factory, run_dir):
+    """The promotion gate: Y has all the traffic and starts answering 503 during the soak (kongsim fault 'unhealthy',
+    armed and reloaded when the soak starts). Y's failed requests at the load balancer exceed the error budget: every
+    share goes back to X, `finish` never runs, X is not decommissioned."""
+    frm, to = "3.4.0", "3.4.2"
+    lab = lab_factory("dual", version=frm, offer=[to], nodes=1, subnet=free_subnet("127.82"))
+    db = lab.database("pg_x")
+    schema = _schema_meta(lab, "pg_x")
+    extra = _extra(run_dir, kong_target_version=to, kong_upgrade_strategy="blue_green", kong_lb_traffic_pause=1,
+                   kong_upgrade_soak=6,
+                   kong_upgrade_y_conf_overrides={"pg_host": db["host"], "pg_port": db["port"], "pg_database": db["database"]})
+
+    def break_y():
+        lab.set_faults("y1", {"unhealthy": True})
+        assert lab.kong_service("y1", "reload").returncode == 0
+
+    try:
+        with Load(lab.lab.lb_url() + "/echo", rate=20) as load:
+            run = run_playbook("upgrade_traditional.yml", lab.inventory, run_dir, extra=extra,
+                               hooks=[_at_task("Soak - Y serves all the traffic", break_y)])
+    finally:
+        lab.set_faults("y1", {})
+        lab.kong_service("y1", "reload")
+    print("traffic during the soak failure: %s" % {k: load.result.get(k) for k in ("total", "failed", "longest_gap_s")})
+    assert run.rc != 0, run
+    assert "over the error budget (1.0 %)" in run.text and "All traffic is back on X" in run.text, run
+    assert "TASK [kongops.upgrade.kong_db : Run kong migrations finish (point of no return)]" not in run.text
+    assert _schema_meta(lab, "pg_x") == schema
+    assert lab.versions()["x1"] == (frm, frm)
+    assert lab.lb_admin_state("x1") == "ready"
+    assert lab.serving()
+    states = _states(run_dir / "reports")
+    assert any(s.get("phase") == "traffic_back_on_x" and s.get("traffic_on_y") == 0 for s in states.values()), states

@@ -85,7 +85,7 @@ def _upgrade(lab, run_dir, strategy, **extra):
     # one second per traffic step (default 5): the steps still run, the file stays short
     extra = dict({"kong_target_version": TO, "kong_upgrade_strategy": strategy,
                   "kong_upgrade_backup_dir": str(run_dir / "backups"), "kong_upgrade_report_dir": str(run_dir / "reports"),
-                  "kong_lb_traffic_pause": 1}, **extra)
+                  "kong_lb_traffic_pause": 1, "kong_upgrade_soak": 2}, **extra)
     with Load(lab.lab.lb_url() + "/echo", rate=RATE) as load:
         run = run_playbook("upgrade_traditional.yml", lab.inventory, run_dir, extra=extra)
     assert run.rc == 0, run

@@ -12,7 +12,7 @@ import pytest
 from hostkit import recap
 
 # Short traffic steps and pauses: the shifts are checked under load all the same.
-FAST_SHIFT = ("kong_lb_traffic_pause=1",)
+FAST_SHIFT = ("kong_lb_traffic_pause=1", "kong_upgrade_soak=3")
 
 
 def _node_checks(lab, nodes, version, package="kong"):

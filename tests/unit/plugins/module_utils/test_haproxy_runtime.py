@@ -232,3 +232,18 @@ def test_client_round_trip_over_unix_socket():
         server.close()
     assert received == [b"show servers state\n"]
     assert answer == STATE
+
+
+def test_counters_of_a_real_row_and_of_a_row_with_traffic():
+    node2 = [r for r in hr.parse_stat_csv(STAT) if r.get("svname") == "node2"][0]
+    assert hr.counters(node2) == dict(responses=0, errors_5xx=0, response_errors=0, connection_errors=0, failed=0, requests=0)
+    busy = dict(node2, hrsp_2xx="90", hrsp_4xx="4", hrsp_5xx="3", eresp="1", econ="2")
+    c = hr.counters(busy)
+    assert c["responses"] == 97 and c["failed"] == 6 and c["requests"] == 100, c
+
+
+def test_ensure_server_returns_the_counters_with_one_more_show_stat():
+    fake = FakeHAProxy(sessions=[0])
+    result = hr.ensure_server(fake, "kong_nodes", "node2")
+    assert result["counters"]["requests"] == 0 and result["sessions"] == 0
+    assert fake.sent.count("show stat kong_nodes 4 -1") == 1
