@@ -115,29 +115,26 @@ def test_lock_survives_an_immediate_stop_of_a_server_with_asynchronous_commit(pg
     its WAL is flushed. The lock must still be there after the server is killed right after it was taken or released
     (otherwise a second run proceeds beside a run whose database went down)."""
     assert pg.psql("SHOW synchronous_commit").strip() == "off"
-    for attempt in range(3):
-        run_id = "run-durable-%d" % attempt
+
+    def on_a_connection(fn):
         conn = _conn(pg)
         try:
-            kp.lock_acquire(conn, "durable", "alice@host", run_id)
-        finally:
-            conn.close()
-        pg.stop("immediate")
-        pg.start()
-        conn = _conn(pg)
-        try:
-            assert (kp.lock_read(conn, "durable") or {}).get("run_id") == run_id
-            assert kp.lock_release(conn, "durable", run_id)[0] is True
-        finally:
-            conn.close()
-        pg.stop("immediate")
-        pg.start()
-        conn = _conn(pg)
-        try:
-            assert kp.lock_read(conn, "durable") is None
+            return fn(conn)
         finally:
             conn.close()
 
+    def killed_and_restarted():
+        pg.stop("immediate")
+        pg.start()
+
+    for attempt in range(3):
+        run_id = "run-durable-%d" % attempt
+        on_a_connection(lambda conn, rid=run_id: kp.lock_acquire(conn, "durable", "alice@host", rid))
+        killed_and_restarted()
+        assert (on_a_connection(lambda conn: kp.lock_read(conn, "durable")) or {}).get("run_id") == run_id
+        assert on_a_connection(lambda conn, rid=run_id: kp.lock_release(conn, "durable", rid))[0] is True
+        killed_and_restarted()
+        assert on_a_connection(lambda conn: kp.lock_read(conn, "durable")) is None
 
 def test_privileges_and_what_a_role_without_createdb_may_do(pg, tmp_path):
     """Kong's role owns its database and may create databases (as the lab sets it up); then, as Kong's docs create it,
