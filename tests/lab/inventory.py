@@ -113,6 +113,8 @@ def role_vars(lab, n, d, cp):
         "kong_node_install_method": "command",
         "kong_node_install_command": [lab.p("bin", "kong-install"), d, "{{ kong_node_version }}"],
         "kong_install_check_command": [lab.p("bin", "kong-install"), "--check", "{{ preflight_install_version }}"],
+        # the lab node's own filesystem: a DB-less run lock lives there, not in the machine's /var/lib
+        "kong_upgrade_lock_dir": os.path.join(d, "var", "lib", "kongops"),
         "kong_node_service_manager": "command",
         "kong_node_service_commands": {a: [svc, d, a] for a in ("start", "stop", "quit", "restart", "status")},
         "kong_node_status_url": "http://%s:%d" % (n["address"], STATUS_PORT),

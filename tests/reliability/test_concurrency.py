@@ -140,3 +140,39 @@ def test_two_upgrades_started_together_exactly_one_proceeds(two_nodes, tmp_path)
     # released at the end of the winner's run: the next run takes it
     assert lock(lab, tmp_path / "after", "acquire", "run-c", "carol").rc == 0
     assert lock(lab, tmp_path / "after", "release", "run-c").rc == 0
+
+
+@pytest.fixture(scope="module")
+def dbless_pair(lab_factory):
+    return lab_factory("dbless", version="2.8.4", offer=["3.4.2"], nodes=2)
+
+
+def test_two_dbless_upgrades_started_together_exactly_one_proceeds(dbless_pair, tmp_path):
+    """DB-less nodes share no database: their run lock is a directory on the first node. Two rolling upgrades started
+    together: exactly one rolls the nodes; the other stops before draining any, naming the holder; the lock directory
+    is gone afterwards."""
+    import threading  # pylint: disable=import-outside-toplevel
+
+    lab = dbless_pair
+    runs = {}
+
+    def upgrade(run_id):
+        d = tmp_path / run_id
+        runs[run_id] = run_playbook("upgrade_dbless.yml", lab.inventory, d,
+                                    extra={"kong_target_version": "3.4.2", "kong_upgrade_run_id": run_id,
+                                           "kong_upgrade_backup_dir": str(d / "backups"),
+                                           "kong_upgrade_report_dir": str(d / "reports")})
+
+    threads = [threading.Thread(target=upgrade, args=(r,)) for r in ("dbless-a", "dbless-b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    done = [r for r, run in runs.items() if run.rc == 0]
+    assert len(done) == 1, runs
+    winner, loser = done[0], ({"dbless-a", "dbless-b"} - set(done)).pop()
+    lost = runs[loser]
+    assert "Another upgrade run holds the lock of" in lost.text and "run %s by" % winner in lost.text, lost
+    assert "PLAY [Rolling upgrade of the DB-less nodes, batch by batch]" not in lost.output, lost
+    assert all(v == ("3.4.2", "3.4.2") for v in lab.versions().values()), lab.versions()
+    assert not list((lab.node_dir("dbless1") / "var" / "lib" / "kongops").glob("run-lock-*"))

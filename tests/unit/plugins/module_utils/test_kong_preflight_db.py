@@ -136,6 +136,7 @@ def test_lock_survives_an_immediate_stop_of_a_server_with_asynchronous_commit(pg
         killed_and_restarted()
         assert on_a_connection(lambda conn: kp.lock_read(conn, "durable")) is None
 
+
 def test_privileges_and_what_a_role_without_createdb_may_do(pg, tmp_path):
     """Kong's role owns its database and may create databases (as the lab sets it up); then, as Kong's docs create it,
     without CREATEDB and beside a table of another role: the privileges say so, a restore may not replace the
