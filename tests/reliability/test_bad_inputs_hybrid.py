@@ -58,6 +58,26 @@ def test_hybrid_cassandra_to_3_4_refused(hybrid, run_dir):
     assert "Cassandra is not supported by Kong 3.4" in problems, problems
 
 
+def test_data_plane_matched_by_the_host_name_kong_reports(hybrid, run_dir):
+    """A data plane whose inventory name is not its host name (and no facts gathered): the health gate finds it in the
+    control plane's list under the host name read on the node itself, as Kong reports it. (Lab data planes all share
+    this machine's host name; with one data plane the match is unambiguous.)"""
+    lab = hybrid["lab"]
+
+    def edit(doc):
+        dps = doc["all"]["children"]["kong_data_plane"]["hosts"]
+        hv = dps.pop("dp1")
+        hv.pop("kong_node_dp_identity", None)
+        hv.pop("kong_node_dp_identity_field", None)
+        dps["edge-dp-7"] = hv
+
+    inventory = lab.bad_inventory("inventory-renamed-dp.yml", edit)
+    play = pathlib.Path(__file__).parent / "files" / "dp_health.yml"
+    run = run_playbook(play, inventory, run_dir, extra={"expected_version": "2.8.4", "kong_node_health_retries": 2})
+    assert run.rc == 0, run
+    assert "listed as %s (inventory name edge-dp-7)" % socket.gethostname() in run.text, run
+
+
 def test_downgrade_refused(hybrid, run_dir):
     lab = hybrid["lab"]
     run = run_playbook("preflight.yml", lab.inventory, run_dir, extra=base_vars(run_dir, kong_target_version="2.8.0"))
@@ -119,22 +139,3 @@ def test_data_plane_newer_than_control_plane(hybrid, run_dir):
     assert "data plane dp1 runs 3.4.2, newer than (or another major than) its control plane 2.8.4" in problems
     assert "a control plane must be at least as new as its data planes" in problems
 
-
-def test_data_plane_matched_by_the_host_name_kong_reports(hybrid, run_dir):
-    """A data plane whose inventory name is not its host name (and no facts gathered): the health gate finds it in the
-    control plane's list under the host name read on the node itself, as Kong reports it. (Lab data planes all share
-    this machine's host name; with one data plane the match is unambiguous.)"""
-    lab = hybrid["lab"]
-
-    def edit(doc):
-        dps = doc["all"]["children"]["kong_data_plane"]["hosts"]
-        hv = dps.pop("dp1")
-        hv.pop("kong_node_dp_identity", None)
-        hv.pop("kong_node_dp_identity_field", None)
-        dps["edge-dp-7"] = hv
-
-    inventory = lab.bad_inventory("inventory-renamed-dp.yml", edit)
-    play = pathlib.Path(__file__).parent / "files" / "dp_health.yml"
-    run = run_playbook(play, inventory, run_dir, extra={"expected_version": "2.8.4", "kong_node_health_retries": 2})
-    assert run.rc == 0, run
-    assert "listed as %s (inventory name edge-dp-7)" % socket.gethostname() in run.text, run
