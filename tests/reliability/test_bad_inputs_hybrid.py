@@ -138,4 +138,3 @@ def test_data_plane_newer_than_control_plane(hybrid, run_dir):
     problems = refused(hybrid, run, run_dir)
     assert "data plane dp1 runs 3.4.2, newer than (or another major than) its control plane 2.8.4" in problems
     assert "a control plane must be at least as new as its data planes" in problems
-
