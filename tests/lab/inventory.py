@@ -113,6 +113,9 @@ def role_vars(lab, n, d, cp):
         "kong_node_install_method": "command",
         "kong_node_install_command": [lab.p("bin", "kong-install"), d, "{{ kong_node_version }}"],
         "kong_install_check_command": [lab.p("bin", "kong-install"), "--check", "{{ preflight_install_version }}"],
+        # the lab's release cache (its package repository): a kong of the target to validate declarative files with
+        # before the roll, as an operator's staging copy
+        "kong_target_kong_bin": os.path.join(lab.p("repo"), "{{ kong_target_version }}", "bin", "kong"),
         # the lab node's own filesystem: a DB-less run lock lives there, not in the machine's /var/lib
         "kong_upgrade_lock_dir": os.path.join(d, "var", "lib", "kongops"),
         "kong_node_service_manager": "command",

@@ -29,18 +29,44 @@ def test_declarative_file_rejected_by_target(dbless, run_dir, playbook):
     """The preflight alone, and the upgrade (which runs the same preflight before draining anything)."""
     lab = dbless
     path = lab.node_dir("dbless1") / "etc" / "kong" / "kong.yml"
+    good = path.read_text()
     path.write_text(BAD_FILE)
-    sha_before = lab.declarative_sha256("dbless1")
-    versions = lab.versions()
-    run = run_playbook(playbook, lab.inventory, run_dir,
-                       extra={"kong_target_version": "3.4.2", "kong_upgrade_backup_dir": str(run_dir / "backups"),
-                              "kong_target_kong_bin": str(lab.dir / "repo" / "3.4.2" / "bin" / "kong")})
-    problems = assert_refused(run, lab, versions, backup_dir=run_dir / "backups")
+    try:
+        sha_before = lab.declarative_sha256("dbless1")
+        versions = lab.versions()
+        run = run_playbook(playbook, lab.inventory, run_dir,
+                           extra={"kong_target_version": "3.4.2", "kong_upgrade_backup_dir": str(run_dir / "backups"),
+                                  "kong_target_kong_bin": str(lab.dir / "repo" / "3.4.2" / "bin" / "kong")})
+        problems = assert_refused(run, lab, versions, backup_dir=run_dir / "backups")
+        assert lab.declarative_sha256("dbless1") == sha_before
+    finally:
+        path.write_text(good)
     assert "declarative file %s is rejected by Kong 3.4.2" % path in problems
     assert "must set one of 'methods', 'hosts', 'headers', 'paths', 'snis'" in problems
-    # the file is untouched and no converted copy was left beside it
-    assert lab.declarative_sha256("dbless1") == sha_before
+    # the file was untouched (checked above) and no converted copy was left beside it
     assert not list(path.parent.glob("kong.yml.preflight-*"))
+
+
+def test_declarative_file_not_validated_before_the_roll_is_a_problem_unless_accepted(dbless, run_dir):
+    """No kong of the target on the nodes (an operator's inventory without kong_target_kong_bin): Y would first see
+    the files on a node already drained. The upgrade's preflight refuses, saying how to validate first or accept it;
+    accepted, it passes that check and only warns."""
+    lab = dbless
+
+    def edit(doc):
+        for hv in doc["all"]["children"]["kong_dbless"]["hosts"].values():
+            hv.pop("kong_target_kong_bin", None)
+
+    inventory = lab.bad_inventory("inventory-no-target-kong.yml", edit)
+    versions = lab.versions()
+    extra = {"kong_target_version": "3.4.2", "kong_upgrade_backup_dir": str(run_dir / "backups")}
+    run = run_playbook("upgrade_dbless.yml", inventory, run_dir, extra=extra)
+    problems = assert_refused(run, lab, versions, backup_dir=run_dir / "backups")
+    assert "converted but not validated with Kong 3.4.2 before the roll: set kong_target_kong_bin" in problems
+    assert "-e kong_upgrade_accept_unvalidated_declarative=true" in problems
+    accepted = run_playbook("preflight.yml", inventory, run_dir,
+                            extra=dict(extra, kong_upgrade_accept_unvalidated_declarative=True))
+    assert accepted.rc == 0 and "converted but not validated" in accepted.text, accepted
 
 
 @pytest.fixture(scope="module")
