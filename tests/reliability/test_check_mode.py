@@ -16,12 +16,13 @@ def _weights(lab):
     return {row["srv_name"]: (row["srv_admin_state"], row["srv_uweight"]) for row in haproxy.show_servers_state(lab.lab.sock)}
 
 
-def _schema_meta(lab):
+def _schema_meta(lab, name):
     import psycopg  # pylint: disable=import-outside-toplevel
-    d = lab.database()
+    d = lab.database(name)
     with psycopg.connect(host=d["host"], port=d["port"], dbname=d["database"], user=d["user"],
                          password=lab.lab.pg_password(), connect_timeout=5) as conn:
-        rows = conn.execute("SELECT subsystem, executed, pending FROM schema_meta WHERE key = 'schema_meta'").fetchall()
+        meta = conn.execute("SELECT to_regclass('schema_meta')").fetchone()[0]
+        rows = conn.execute("SELECT subsystem, executed, pending FROM schema_meta WHERE key = 'schema_meta'").fetchall() if meta else []
         lock = conn.execute("SELECT to_regclass('kongops_upgrade_lock')").fetchone()[0]
         held = conn.execute("SELECT count(*) FROM kongops_upgrade_lock").fetchone()[0] if lock else 0
     return {"schema_meta": sorted(rows), "locks_held": held}
@@ -30,8 +31,10 @@ def _schema_meta(lab):
 def _snapshot(lab, with_db):
     snap = {"versions": lab.versions(), "lb": _weights(lab)}
     if with_db:
-        snap["db"] = _schema_meta(lab)
-        snap["fingerprint"] = lab.fingerprint()
+        # every database of the lab: a dual-cluster lab has Y's too, which a real run would fill
+        for name in sorted(lab.lab.state["databases"]):
+            snap["db " + name] = _schema_meta(lab, name)
+            snap["fingerprint " + name] = lab.fingerprint(name) if snap["db " + name]["schema_meta"] else None
     else:
         snap["files"] = {n: lab.declarative_sha256(n) for n in lab.versions()}
     return snap
@@ -59,6 +62,11 @@ def trad(lab_factory):
 @pytest.fixture(scope="module")
 def hybrid(lab_factory):
     return lab_factory("hybrid", version="2.8.4", offer=["3.4.2"], data_planes=2)
+
+
+@pytest.fixture(scope="module")
+def dual(lab_factory):
+    return lab_factory("dual", version="3.4.0", offer=["3.4.2"], nodes=1)
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +102,18 @@ def test_zz_rollback_of_a_finished_upgrade(trad, tmp_path):
     assert {p.name: p.read_text() for p in (run_dir / "reports").glob("state-*.json")} == states
     assert sorted(str(p) for p in (run_dir / "backups").rglob("*")) == backups
     assert json.loads(next(iter(states.values())))["phase"] != "rolled_back"
+
+
+def test_upgrade_traditional_dual_cluster(dual, run_dir):
+    run = _check(dual, "upgrade_traditional.yml", run_dir, True, kong_upgrade_strategy="dual_cluster")
+    assert "restore the backup into Y's database" in run.text and "decommission X" in run.text, run
+
+
+def test_upgrade_traditional_blue_green(dual, run_dir):
+    db = dual.database("pg_x")
+    run = _check(dual, "upgrade_traditional.yml", run_dir, True, kong_upgrade_strategy="blue_green",
+                 kong_upgrade_y_conf_overrides={"pg_host": db["host"], "pg_port": db["port"], "pg_database": db["database"]})
+    assert "kong migrations finish (point of no return)" in run.text and "decommission X" in run.text, run
 
 
 def test_upgrade_hybrid(hybrid, run_dir):

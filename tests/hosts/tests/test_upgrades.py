@@ -208,10 +208,13 @@ def test_enterprise_in_place_across_lines(host_lab):
     _second_run_changes_nothing(lab, "upgrade_traditional.yml", *extra)
 
 
+@pytest.mark.full_only
 def test_hybrid_dual_cluster_control_planes(host_lab):
     """Hybrid 2.8.4 -> 3.4.2 with dual-cluster control planes (X: cp1 on pg; Y: cpy1 on its own PostgreSQL host pg-y):
     X's backup restored on pg-y, Y's control plane migrated and started, then each data plane rolled onto Y; no failed
-    request. X's control plane is left running on X, its database unmigrated."""
+    request. X's control plane is left running on X, its database unmigrated.
+    Full matrix only: in CI, test_dual_cluster_two_plus_two carries a backup to another database host, and
+    tests/reliability/test_rollback_hybrid_dual_cp.py runs this upgrade (then its rollback) on the local lab."""
     lab = host_lab("hybrid", "--dual-cp", "--data-planes", "2", "--version", "2.8.4")
     lab.load_start(20)
     extra = ("kong_target_version=3.4.2", "kong_cp_strategy=dual_cluster")
