@@ -54,9 +54,9 @@ class HostLabHandle(object):
     def lb_urls(self):
         return self._lab().lb_urls()
 
-    def playbook(self, playbook, *extra, check=True, conf_overrides=None):
-        """ansible-playbook as an operator runs it: the lab's inventory, extra vars in a 0600 file (never argv);
-        conf_overrides: kong_upgrade_y_conf_overrides."""
+    def playbook(self, playbook, *extra, check=True, conf_overrides=None, inventory=None):
+        """ansible-playbook as an operator runs it: the lab's inventory (or another), extra vars in a 0600 file (never
+        argv); conf_overrides: kong_upgrade_y_conf_overrides."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
         env.update(ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
         varsfile = self.dir / ("vars-%d.json" % time.monotonic_ns())
@@ -68,7 +68,7 @@ class HostLabHandle(object):
             if conf_overrides:
                 doc["kong_upgrade_y_conf_overrides"] = conf_overrides
             json.dump(doc, f)
-        return run([BIN / "ansible-playbook", ROOT / "playbooks" / playbook, "-i", self.inventory, "-e", "@%s" % varsfile],
+        return run([BIN / "ansible-playbook", ROOT / "playbooks" / playbook, "-i", inventory or self.inventory, "-e", "@%s" % varsfile],
                    env=env, timeout=1800, check=check)
 
     def adhoc(self, host, module, args):
