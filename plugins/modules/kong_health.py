@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: kong_health
 short_description: Wait until a Kong node is healthy (Admin API, Status API, proxy, data plane sync) in one call
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Polls inside one module call, each check with its own budget of O(retries) + 1 tries O(delay) seconds apart (the
     same as a task's C(until)/C(retries)/C(delay)), in this order; the first check that does not pass fails the module

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: kong_install
 short_description: Install a Kong release by a custom command or per-version install paths, checked, in one call
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Reads the installed version first (C(kong version)) and does nothing when it already is O(version).
   - O(method=command) runs O(install_command). O(method=path) points the symlink O(bin_link) at

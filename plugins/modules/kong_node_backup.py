@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: kong_node_backup
 short_description: Back up or restore a Kong node's files (kong.conf, certificates, keyring, declarative file) in one call
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - V(backup) copies kong.conf, the files it names (certificates, keys, keyring, license, declarative file) and the
     other O(paths) (files or directories, walked recursively with hidden files; symbolic links inside directories are

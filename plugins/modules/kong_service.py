@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: kong_service
 short_description: Start, stop, quit (graceful), restart or read a Kong node's service in one call
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Reads whether Kong runs first, so V(start), V(stop) and V(quit) act only when needed; V(restart) always acts
     (V(start) when Kong was not running). One module call replaces a status read and an action task.
