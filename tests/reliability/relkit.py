@@ -41,6 +41,14 @@ CONFIG_TABLES = ("services", "routes", "plugins", "consumers", "keyauth_credenti
                  "certificates", "snis", "ca_certificates")
 
 
+def full_only(why):
+    """Skip unless KONGOPS_RELIABILITY_FULL=1 (`scripts/test full`): cases CI's time budget leaves out; `why` names the
+    CI test that covers the same ground."""
+    import pytest  # pylint: disable=import-outside-toplevel
+    return pytest.mark.skipif(os.environ.get("KONGOPS_RELIABILITY_FULL") != "1",
+                              reason="full matrix only (KONGOPS_RELIABILITY_FULL=1); in CI: " + why)
+
+
 def free_subnet(prefix="127.73"):
     """A free <prefix>.x subnet (default 127.73: this suite's range; a file may use its own, e.g. 127.81)."""
     busy = {ip.rsplit(".", 1)[0] for ip, _unused in procs.listening_sockets()}

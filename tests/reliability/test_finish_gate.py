@@ -8,14 +8,15 @@ and serving, the state file short of the point of no return.
 - in-place, traditional (2 nodes): kong2 reverted while `kong migrations up` runs on kong1;
 - in-place, hybrid control plane (1 control plane + 1 data plane): the control plane reverted while `up` runs;
   the data plane is never touched;
-- blue-green: stopped before finish (blue_green_finish=false), y1 reverted, then the run resumed with finish.
+- blue-green: stopped before finish (blue_green_finish=false), y1 reverted, then the run resumed with finish (full
+  matrix only, KONGOPS_RELIABILITY_FULL=1: CI's time budget).
 """
 
 import json
 import re
 import time
 
-from relkit import Load, free_subnet, run_playbook
+from relkit import Load, free_subnet, full_only, run_playbook
 
 REFUSED = "Refusing kong migrations finish (the point of no return): not every node of the cluster reports"
 
@@ -85,6 +86,7 @@ def test_in_place_control_plane_refuses_finish_while_it_is_on_x(lab_factory, run
         assert not state.get("point_of_no_return_passed"), state
 
 
+@full_only("the in-place cases of this file (the same gate, in the kong_db building block)")
 def test_blue_green_resumed_with_finish_refuses_while_a_y_node_runs_x(lab_factory, run_dir):
     frm, to = "3.4.0", "3.4.2"
     lab = lab_factory("dual", version=frm, offer=[to], nodes=1, subnet=free_subnet("127.82"))

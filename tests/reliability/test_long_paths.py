@@ -6,12 +6,15 @@ runs on the container hosts (tests/hosts/tests/test_upgrades.py::test_in_place_f
   paced load through HAProxy: the control plane goes through every hop, each data plane is replaced once, straight to
   the target; no failed request; a second run changes nothing.
 
+Full matrix only (KONGOPS_RELIABILITY_FULL=1): CI runs the hop loop on the container hosts (the two tests above and
+test_enterprise_multihop_hybrid).
+
 Versions are read from the lab (the simulator's nodes), never from the playbook's output alone.
 """
 
 import json
 
-from relkit import Load, free_subnet, run_playbook
+from relkit import Load, free_subnet, full_only, run_playbook
 
 HYBRID_PATH = ["3.0.2", "3.1.1", "3.2.2", "3.3.1", "3.4.2", "3.5.0", "3.6.1", "3.7.1", "3.8.0", "3.9.1"]
 
@@ -30,6 +33,7 @@ def _changed(output):
     return out
 
 
+@full_only("tests/hosts/tests/test_upgrades.py::test_enterprise_multihop_hybrid (4 control-plane hops) and ::test_in_place_five_hops")
 def test_hybrid_nine_hops(lab_factory, run_dir):
     lab = lab_factory("hybrid", version=HYBRID_PATH[0], offer=HYBRID_PATH[1:], data_planes=2, subnet=free_subnet("127.84"))
     extra = {"kong_target_version": HYBRID_PATH[-1], "kong_upgrade_backup_dir": str(run_dir / "backups"),

@@ -15,19 +15,15 @@ X; after finish: the backup restored, downtime measured) run only with KONGOPS_R
 """
 
 import json
-import os
 import urllib.request
 
-import pytest
-
-from relkit import Load, free_subnet, run_playbook
+from relkit import Load, free_subnet, full_only, run_playbook
 
 FROM, TO = "2.8.4", "3.4.2"
 RATE = 20
 # The blue-green cases take about 7 and 9 minutes each on the shared 2-core machine (the dual-cluster pair about 6):
 # CI's time budget holds only the dual-cluster pair, so the blue-green cases run on request.
-FULL = pytest.mark.skipif(os.environ.get("KONGOPS_RELIABILITY_FULL") != "1",
-                          reason="blue-green rollback cases (~16 min): set KONGOPS_RELIABILITY_FULL=1 to run them")
+FULL = full_only("the dual-cluster upgrade and rollback of this file")
 
 
 def _lab(lab_factory):

@@ -42,9 +42,11 @@ def _both_lbs_carried(lab, load, failed=0):
         assert all(t["failed"] == 0 for t in load["targets"].values()), load["targets"]
 
 
+@pytest.mark.full_only
 def test_in_place_three_nodes(host_lab):
     """In-place 3.3.1 -> 3.4.2 (3 nodes, one PostgreSQL host, two HAProxy hosts carrying the load): downtime by design,
-    measured."""
+    measured.
+    Full matrix only: in CI, test_in_place_five_hops runs in place under load through two HAProxy hosts."""
     lab = host_lab("traditional", "--nodes", "3", "--version", "3.3.1", "--lbs", "2")
     lab.load_start(20)
     run = lab.playbook("upgrade_traditional.yml", "kong_target_version=3.4.2", "kong_upgrade_strategy=in_place")
@@ -66,12 +68,15 @@ def test_in_place_three_nodes(host_lab):
 
 
 def test_in_place_five_hops(host_lab):
-    """In place OSS 3.4.2 -> 3.9.1 on two nodes: every hop of the path (3.5.0, 3.6.1, 3.7.1, 3.8.0, 3.9.1), each line's
-    repository added, the report true for every hop (its phase, point of no return and downtime; the total downtime is
-    their sum, the backup the first hop's). The playbooks once ran three in-place hops and reported success."""
-    lab = host_lab("traditional", "--nodes", "2", "--version", "3.4.2")
+    """In place OSS 3.4.2 -> 3.9.1 on two nodes behind two HAProxy hosts carrying a load: every hop of the path (3.5.0,
+    3.6.1, 3.7.1, 3.8.0, 3.9.1), each line's repository added, the report true for every hop (its phase, point of no
+    return and downtime; the total downtime is their sum, the backup the first hop's); requests fail only inside a
+    measured window. The playbooks once ran three in-place hops and reported success."""
+    lab = host_lab("traditional", "--nodes", "2", "--version", "3.4.2", "--lbs", "2")
     extra = ("kong_target_version=3.9.1", "kong_upgrade_strategy=in_place")
+    lab.load_start(20)
     run = lab.playbook("upgrade_traditional.yml", *extra)
+    load = lab.load_stop()
     assert all(c["failed"] == 0 and c["unreachable"] == 0 for c in recap(run.stdout).values()), run.stdout[-3000:]
     report = lab.reports()[-1]
     path = ["3.4.2", "3.5.0", "3.6.1", "3.7.1", "3.8.0", "3.9.1"]
@@ -80,6 +85,9 @@ def test_in_place_five_hops(host_lab):
     assert all(h["point_of_no_return_passed"] and h["downtime_seconds"] > 0 for h in report["hop_results"]), report
     assert report["point_of_no_return_passed"] is True and "hop1-3.4.2-to-3.5.0" in report["backup_path"], report
     assert abs(report["downtime_seconds"] - sum(h["downtime_seconds"] for h in report["hop_results"])) < 0.1, report
+    assert load["total"] > 0 and "3.9.1" in load["versions"], load
+    assert load["longest_gap_s"] <= max(h["downtime_seconds"] for h in report["hop_results"]) + 5, (load, report["hop_results"])
+    _both_lbs_carried(lab, load, failed=None)
     for number, version in enumerate(path[1:], 1):
         state = json.loads((lab.dir / "reports" / ("state-traditional-hop%d.json" % number)).read_text())
         assert (state["version"], state["phase"]) == (version, "done"), state
@@ -194,9 +202,12 @@ def test_blue_green_two_load_balancers(host_lab):
     _second_run_changes_nothing(lab, "upgrade_traditional.yml", *extra, conf_overrides={"pg_host": pg_x})
 
 
+@pytest.mark.full_only
 def test_enterprise_in_place_across_lines(host_lab):
     """Kong Enterprise in place, 3.3.1.1 -> 3.4.3.3 (2 nodes): the package is kong-enterprise-edition (preflight and
-    install), its unit kong-enterprise-edition, and the 3.4 line's repository is added for the install."""
+    install), its unit kong-enterprise-edition, and the 3.4 line's repository is added for the install.
+    Full matrix only: in CI, test_enterprise_multihop_hybrid installs the Enterprise package across lines and checks
+    its unit."""
     lab = host_lab("traditional", "--nodes", "2", "--version", "3.3.1.1")
     extra = ("kong_target_version=3.4.3.3", "kong_upgrade_strategy=in_place")
     run = lab.playbook("upgrade_traditional.yml", *extra)
