@@ -17,6 +17,8 @@ X; after finish: the backup restored, downtime measured) run only with KONGOPS_R
 import json
 import urllib.request
 
+import pytest
+
 from relkit import Load, free_subnet, full_only, run_playbook
 
 FROM, TO = "2.8.4", "3.4.2"

@@ -39,14 +39,34 @@ def _run(args, env, cwd, timeout=600):
     return proc
 
 
-def test_lock_pins_every_line_and_every_requirement():
-    lines = [ln for ln in LOCK.read_text().splitlines() if ln and not ln.startswith("#")]
-    assert lines, "requirements-dev.lock is empty"
+# Each lock with the requirements files it resolves: the development lock, and one per ansible-core line of the matrix.
+LOCKS = [(LOCK, ["requirements-dev.txt", "requirements.txt"])] + [
+    (core, ["tests/cores/requirements.txt", "requirements.txt"]) for core in sorted((ROOT / "tests" / "cores").glob("ansible-core-*.lock"))]
+
+
+@pytest.mark.parametrize("lock,inputs", LOCKS, ids=[pair[0].name for pair in LOCKS])
+def test_lock_pins_every_line_and_every_requirement(lock, inputs):
+    lines = [ln for ln in lock.read_text().splitlines() if ln and not ln.startswith("#")]
+    assert lines, "%s is empty" % lock.name
     loose = [ln for ln in lines if not PINNED.match(ln)]
     assert not loose, "not pinned to one version: %s" % loose
     locked = {ln.split("==")[0].split("[")[0].lower().replace("_", "-") for ln in lines}
-    wanted = _requirement_names(ROOT / "requirements-dev.txt") | _requirement_names(ROOT / "requirements.txt")
-    assert not wanted - locked, "in requirements*.txt but not in the lock (run scripts/lock): %s" % sorted(wanted - locked)
+    wanted = set().union(*(_requirement_names(ROOT / i) for i in inputs))
+    assert not wanted - locked, "in %s but not in %s (run scripts/lock): %s" % (inputs, lock.name, sorted(wanted - locked))
+
+
+def test_core_locks_cover_requires_ansible_to_the_development_line():
+    """The matrix starts at galaxy.yml's requires_ansible and ends at the line .venv runs, without a gap."""
+    import yaml  # pylint: disable=import-outside-toplevel
+    runtime = yaml.safe_load((ROOT / "meta" / "runtime.yml").read_text())
+    oldest = re.match(r">=\s*(\d+)\.(\d+)", runtime["requires_ansible"]).groups()
+    dev = re.search(r"^ansible-core==(\d+)\.(\d+)\.", LOCK.read_text(), re.M).groups()
+    lines = []
+    for core in (pair[0] for pair in LOCKS[1:]):
+        pinned = re.search(r"^ansible-core==(\d+)\.(\d+)\.", core.read_text(), re.M).groups()
+        assert core.name == "ansible-core-%s.%s.lock" % pinned, (core.name, pinned)
+        lines.append(int(pinned[1]))
+    assert lines == list(range(int(oldest[1]), int(dev[1]) + 1)), (oldest, dev, lines)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,22 @@ import sys
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
+try:
+    from ansible.module_utils.testing import patch_module_args
+except ImportError:  # ansible-core < 2.19 (the core matrix): a module reads its arguments from basic._ANSIBLE_ARGS
+    import contextlib
+
+    from ansible.module_utils import basic
+    from ansible.module_utils.common.text.converters import to_bytes
+
+    @contextlib.contextmanager
+    def patch_module_args(args):
+        saved = basic._ANSIBLE_ARGS
+        basic._ANSIBLE_ARGS = to_bytes(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
+        try:
+            yield
+        finally:
+            basic._ANSIBLE_ARGS = saved
 
 from ansible_collections.kongops.upgrade.plugins.modules import kong_declarative as decl_module
 from ansible_collections.kongops.upgrade.plugins.modules import kong_migrations as mig_module
